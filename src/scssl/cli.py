@@ -1,0 +1,335 @@
+"""The ``scssl`` command line: one subcommand per pipeline step, each a thin wrapper.
+
+Every step has the shape ``scssl <step> --input PATH --output PATH [options]``; exit codes are
+0 on success, 2 for bad input or usage (the message names the file, row or field) and 1 for
+other failures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from ._errors import ScsslError
+from ._log import configure
+from .pp.preprocess import PreprocessParams
+from .pp.qc import QCParams
+from .pp.qc_filter import QCThresholds
+
+_T = QCThresholds()
+_Q = QCParams()
+_P = PreprocessParams()
+PATH_IN = click.Path(exists=False, path_type=Path)
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="scssl")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+def cli(verbose: int, quiet: bool) -> None:
+    """scssl: self-supervised learning for single-cell RNA-seq and CITE-seq."""
+    configure(0 if quiet else 1 + verbose)
+
+
+@cli.command()
+@click.option(
+    "--input",
+    "input_",
+    required=True,
+    type=PATH_IN,
+    help="Cell Ranger outs/ folder, matrix folder, 10x .h5 or .h5ad.",
+)
+@click.option("--output", required=True, type=PATH_IN, help="Output .h5ad.")
+@click.option("--sample", required=True, help="Sample id; prefixes every barcode.")
+@click.option(
+    "--meta",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Samplesheet field (batch, condition, expected_cells or a QC override); repeatable.",
+)
+@click.option("--raw", is_flag=True, help="In an outs/ folder read raw_feature_bc_matrix.")
+def ingest(input_: Path, output: Path, sample: str, meta: tuple[str, ...], raw: bool) -> None:
+    """Read one sample's counts (RNA + Antibody Capture) into the scssl .h5ad layout."""
+    from . import steps
+
+    steps.ingest(input_, output, sample=sample, meta=_parse_meta(meta), raw=raw)
+
+
+def _parse_meta(items: tuple[str, ...]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--meta")
+        if value == "":
+            continue
+        try:
+            out[key] = float(value) if key != "batch" and key != "condition" else value
+        except ValueError:
+            out[key] = value
+        if key == "expected_cells" and isinstance(out[key], float):
+            out[key] = int(out[key])
+    return out
+
+
+@cli.command()
+@click.option("--input", "input_", required=True, type=PATH_IN, help="Ingested sample .h5ad.")
+@click.option("--output", required=True, type=PATH_IN, help="Filtered sample .h5ad.")
+@click.option(
+    "--report-dir",
+    type=PATH_IN,
+    default=None,
+    help="Folder for <sample>_qc_summary.{tsv,json}, _qc_mqc.tsv, _qc.png "
+    "[default: the output's folder].",
+)
+@click.option(
+    "--filter-mode",
+    type=click.Choice(["mad", "fixed"]),
+    default=_T.mode,
+    help="MAD outlier filters plus fixed bounds, or fixed bounds only.",
+)
+@click.option("--n-mads", type=float, default=_T.n_mads, help="MADs for counts and genes.")
+@click.option("--n-mads-mt", type=float, default=_T.n_mads_mt, help="MADs above for % mito.")
+@click.option("--min-genes", type=int, default=_T.min_genes)
+@click.option("--max-genes", type=int, default=_T.max_genes)
+@click.option("--min-counts", type=int, default=_T.min_counts)
+@click.option("--max-counts", type=int, default=_T.max_counts)
+@click.option("--max-pct-mt", type=float, default=_T.max_pct_mt)
+@click.option("--max-pct-ribo", type=float, default=_T.max_pct_ribo)
+@click.option("--max-pct-hb", type=float, default=_T.max_pct_hb)
+@click.option(
+    "--doublet-method", type=click.Choice(["scrublet", "none"]), default=_Q.doublet_method
+)
+@click.option(
+    "--expected-doublet-rate",
+    type=float,
+    default=None,
+    help="[default: 0.8% per 1,000 cells, 10x multiplet table]",
+)
+@click.option(
+    "--doublet-threshold",
+    type=float,
+    default=None,
+    help="[default: Scrublet's automatic threshold]",
+)
+@click.option("--keep-doublets", is_flag=True, help="Score and flag doublets but keep them.")
+@click.option(
+    "--min-cells-pass", type=int, default=_Q.min_cells_pass, help="Fail when fewer cells pass QC."
+)
+@click.option("--seed", type=int, default=_Q.seed)
+@click.option("--threads", type=int, default=None)
+def qc(
+    input_: Path,
+    output: Path,
+    report_dir: Path | None,
+    filter_mode: str,
+    n_mads: float,
+    n_mads_mt: float,
+    min_genes,
+    max_genes,
+    min_counts,
+    max_counts,
+    max_pct_mt,
+    max_pct_ribo,
+    max_pct_hb,
+    doublet_method: str,
+    expected_doublet_rate,
+    doublet_threshold,
+    keep_doublets: bool,
+    min_cells_pass: int,
+    seed: int,
+    threads: int | None,
+) -> None:
+    """Per-cell QC metrics, MAD/fixed filters, Scrublet doublets and gene filter for one sample."""
+    from . import steps
+
+    _threads(threads)
+    t = QCThresholds(
+        mode=filter_mode,
+        n_mads=n_mads,
+        n_mads_mt=n_mads_mt,
+        min_genes=min_genes,
+        max_genes=max_genes,
+        min_counts=min_counts,
+        max_counts=max_counts,
+        max_pct_mt=max_pct_mt,
+        max_pct_ribo=max_pct_ribo,
+        max_pct_hb=max_pct_hb,
+    )
+    params = QCParams(
+        thresholds=t,
+        doublet_method=doublet_method,
+        remove_doublets=not keep_doublets,
+        expected_doublet_rate=expected_doublet_rate,
+        doublet_threshold=doublet_threshold,
+        min_cells_pass=min_cells_pass,
+        seed=seed,
+    )
+    steps.qc(input_, output, params=params, report_dir=report_dir)
+
+
+@cli.command()
+@click.option(
+    "--input",
+    "inputs",
+    required=True,
+    multiple=True,
+    type=PATH_IN,
+    help="QC'd sample .h5ad; repeat for every sample.",
+)
+@click.option("--output", required=True, type=PATH_IN, help="Merged .h5ad.")
+@click.option("--batch-key", default="batch", help="obs column naming the batch.")
+@click.option(
+    "--join",
+    type=click.Choice(["inner", "outer"]),
+    default="inner",
+    help="Genes in every sample, or in any (absent = 0).",
+)
+@click.option(
+    "--min-cells-gene",
+    type=int,
+    default=3,
+    help="Keep genes detected in at least this many cells over all samples.",
+)
+def merge(
+    inputs: tuple[Path, ...], output: Path, batch_key: str, join: str, min_cells_gene: int
+) -> None:
+    """Concatenate samples into one AnnData with a batch key; drop genes seen in too few cells."""
+    from . import steps
+
+    steps.merge(inputs, output, batch_key=batch_key, join=join, min_cells_gene=min_cells_gene)
+
+
+@cli.command()
+@click.option("--input", "input_", required=True, type=PATH_IN, help="Merged .h5ad.")
+@click.option("--output", required=True, type=PATH_IN, help="Preprocessed .h5ad.")
+@click.option(
+    "--hvg-output",
+    type=PATH_IN,
+    default=None,
+    help="Also write an HVG-only .h5ad (genes in rank order).",
+)
+@click.option("--n-top-genes", type=int, default=_P.n_top_genes)
+@click.option(
+    "--batch-key",
+    default=_P.batch_key,
+    help="Batch-aware HVG over this obs column ('' to ignore batches).",
+)
+@click.option("--target-sum", type=float, default=_P.target_sum)
+@click.option(
+    "--pearson-residuals",
+    is_flag=True,
+    help="Also compute Pearson residuals of the HVGs and run PCA on them.",
+)
+@click.option("--n-pcs", type=int, default=_P.n_pcs)
+@click.option("--seed", type=int, default=_P.seed)
+@click.option("--threads", type=int, default=None)
+def preprocess(
+    input_: Path,
+    output: Path,
+    hvg_output: Path | None,
+    n_top_genes: int,
+    batch_key: str,
+    target_sum: float,
+    pearson_residuals: bool,
+    n_pcs: int,
+    seed: int,
+    threads: int | None,
+) -> None:
+    """Normalize (counts kept), highly variable genes, protein CLR and PCA."""
+    from . import steps
+
+    _threads(threads)
+    params = PreprocessParams(
+        n_top_genes=n_top_genes,
+        batch_key=batch_key or None,
+        target_sum=target_sum,
+        pearson_residuals=pearson_residuals,
+        n_pcs=n_pcs,
+        seed=seed,
+    )
+    steps.preprocess(input_, output, params=params, hvg_output=hvg_output)
+
+
+@cli.command()
+@click.option("--output", required=True, type=PATH_IN, help="Folder to write samples into.")
+@click.option("--n-samples", type=int, default=3)
+@click.option("--n-cells", type=int, default=400, help="Cells per sample.")
+@click.option("--n-genes", type=int, default=2000)
+@click.option("--n-proteins", type=int, default=12, help="Antibody Capture features (0: none).")
+@click.option("--n-cell-types", type=int, default=5)
+@click.option("--seed", type=int, default=0)
+def simulate(
+    output: Path,
+    n_samples: int,
+    n_cells: int,
+    n_genes: int,
+    n_proteins: int,
+    n_cell_types: int,
+    seed: int,
+) -> None:
+    """Write realistic multi-sample Cell Ranger v3 folders and their samplesheet."""
+    from .sim import simulate as _simulate
+
+    sheet = _simulate(
+        output,
+        n_samples=n_samples,
+        n_cells=n_cells,
+        n_genes=n_genes,
+        n_proteins=n_proteins,
+        n_cell_types=n_cell_types,
+        seed=seed,
+    )
+    click.echo(str(sheet))
+
+
+@cli.command()
+@click.option("--samplesheet", required=True, type=PATH_IN, help="CSV: sample,path[,...].")
+@click.option("--outdir", required=True, type=PATH_IN, help="Results folder.")
+@click.option(
+    "--params-file",
+    type=PATH_IN,
+    default=None,
+    help="YAML/JSON of step options (e.g. min_genes: 100, n_top_genes: 3000).",
+)
+@click.option("--seed", type=int, default=0)
+@click.option("--threads", type=int, default=None)
+def run(
+    samplesheet: Path, outdir: Path, params_file: Path | None, seed: int, threads: int | None
+) -> None:
+    """Run every step in order on one machine: ingest, qc, merge, preprocess."""
+    from .run import run_pipeline
+
+    _threads(threads)
+    run_pipeline(samplesheet, outdir, params_file=params_file, seed=seed)
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn scssl errors into messages and exit codes."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except ScsslError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

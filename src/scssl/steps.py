@@ -1,0 +1,88 @@
+"""File-level steps: read inputs, call the API, write outputs atomically.
+
+The CLI and ``scssl run`` both call these, so a Nextflow task and a laptop run execute the
+same code with the same arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import io, pp
+from ._errors import InputError
+from .io.samplesheet import METADATA_COLUMNS, QC_OVERRIDE_COLUMNS
+
+
+def split_meta(meta: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """Split samplesheet fields into obs metadata and per-sample QC overrides."""
+    unknown = set(meta) - set(METADATA_COLUMNS) - set(QC_OVERRIDE_COLUMNS)
+    if unknown:
+        allowed = ", ".join((*METADATA_COLUMNS, *QC_OVERRIDE_COLUMNS))
+        raise InputError(f"unknown sample field(s) {sorted(unknown)}; allowed: {allowed}.")
+    metadata = {k: v for k, v in meta.items() if k in METADATA_COLUMNS and v is not None}
+    overrides = {k: float(v) for k, v in meta.items() if k in QC_OVERRIDE_COLUMNS and v is not None}
+    return metadata, overrides
+
+
+def ingest(
+    input: str | Path,
+    output: str | Path,
+    *,
+    sample: str,
+    meta: Mapping[str, Any] | None = None,
+    raw: bool = False,
+) -> Path:
+    """Read one sample and write ``output`` (.h5ad) in the scssl layout."""
+    metadata, overrides = split_meta(meta or {})
+    adata = io.read_sample(input, sample=sample, raw=raw, metadata=metadata, qc_overrides=overrides)
+    adata.uns["scssl"]["sample"] = sample
+    return io.write_h5ad(adata, output)
+
+
+def qc(
+    input: str | Path,
+    output: str | Path,
+    *,
+    params: pp.QCParams,
+    report_dir: str | Path | None = None,
+) -> dict:
+    """QC one sample file; write the filtered .h5ad and the summary/plot files beside it."""
+    adata = io.read_h5ad(input)
+    result = pp.run_qc(adata, params)
+    out = Path(output)
+    sample = result.summary["sample"]
+    pp.write_qc_outputs(result, report_dir or out.parent, prefix=sample)
+    io.write_h5ad(result.adata, out)
+    return result.summary
+
+
+def merge(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    *,
+    batch_key: str = "batch",
+    join: str = "inner",
+    min_cells_gene: int = 3,
+) -> Path:
+    """Concatenate QC'd sample files into one .h5ad."""
+    adatas = [io.read_h5ad(p) for p in inputs]
+    merged = pp.merge_samples(adatas, batch_key=batch_key, join=join, min_cells_gene=min_cells_gene)
+    del adatas
+    return io.write_h5ad(merged, output)
+
+
+def preprocess(
+    input: str | Path,
+    output: str | Path,
+    *,
+    params: pp.PreprocessParams,
+    hvg_output: str | Path | None = None,
+) -> Path:
+    """Normalize, select HVGs and compute PCA; optionally also write the HVG-only file."""
+    adata = io.read_h5ad(input)
+    adata = pp.preprocess(adata, params)
+    if hvg_output is not None:
+        io.write_h5ad(pp.subset_hvg(adata).copy(), hvg_output)
+    return io.write_h5ad(adata, output)
