@@ -17,7 +17,7 @@ PROTEIN_KEY = "protein_counts"
 
 
 def read_h5ad_input(path: Path) -> tuple[RawMatrix, pd.DataFrame | None]:
-    """Counts from ``layers['counts']``, else ``raw.X``, else ``X``; protein from obsm if present."""
+    """Counts from ``layers['counts']``, else ``raw.X``, else ``X``; protein from obsm."""
     try:
         adata = ad.read_h5ad(path)
     except Exception as err:

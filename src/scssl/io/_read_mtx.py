@@ -15,18 +15,18 @@ from .formats import BARCODE_NAMES, FEATURE_NAMES, MTX_NAMES, _first
 from .raw_matrix import RawMatrix
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, n_cols: int) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty.") from None
+    except pd.errors.EmptyDataError:  # no rows: the shape check reports zero cells/genes
+        return pd.DataFrame({i: pd.Series(dtype=str) for i in range(n_cols)})
     except Exception as err:  # gzip/unicode errors
         raise InputError(f"{path}: cannot be read as a tab-separated table ({err}).") from None
     return table
 
 
 def _features(path: Path) -> pd.DataFrame:
-    table = _read_table(path)
+    table = _read_table(path, 3)
     if table.shape[1] == 1:  # ids only
         table[1] = table[0]
     if table.shape[1] == 2:  # genes.tsv (Cell Ranger 1/2)
@@ -59,7 +59,7 @@ def read_mtx_folder(folder: Path) -> RawMatrix:
     if not sparse.issparse(m):
         m = sparse.coo_matrix(m)
     features = _features(feats)
-    barcodes = _read_table(bcs).iloc[:, 0].to_numpy()
+    barcodes = _read_table(bcs, 1).iloc[:, 0].to_numpy()
     n_features, n_cells = m.shape
     if n_features != len(features) or n_cells != len(barcodes):
         raise InputError(

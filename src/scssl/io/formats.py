@@ -14,7 +14,7 @@ BARCODE_NAMES = ("barcodes.tsv.gz", "barcodes.tsv")
 
 @dataclass(frozen=True)
 class Source:
-    """A resolved input: ``kind`` is one of ``mtx``, ``h5_10x``, ``h5ad``; ``path`` the file/folder."""
+    """A resolved input: ``kind`` is ``mtx``, ``h5_10x`` or ``h5ad``; ``path`` its location."""
 
     kind: str
     path: Path

@@ -23,7 +23,9 @@ def _write_gz(path: Path, blocks: Iterable[bytes]) -> None:
     """Gzip ``blocks`` into ``path`` with a fixed header (no file name, mtime 0)."""
     with (
         open(path, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=_GZIP_LEVEL) as gz,
+        gzip.GzipFile(
+            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=_GZIP_LEVEL
+        ) as gz,
     ):
         for block in blocks:
             gz.write(block)
@@ -57,9 +59,9 @@ def _as_counts(X: object, shape: tuple[int, int]) -> sp.csr_matrix:
     M.sum_duplicates()
     M.eliminate_zeros()
     data = M.data
-    if data.size and not np.issubdtype(data.dtype, np.integer):
-        if not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
-            raise InputError("write_10x_mtx: X must hold integer counts (found non-integer values).")
+    floats = data.size and not np.issubdtype(data.dtype, np.integer)
+    if floats and (not np.all(np.isfinite(data)) or np.any(data != np.round(data))):
+        raise InputError("write_10x_mtx: X must hold integer counts (found non-integer values).")
     M.data = data.astype(np.int64)
     M.sort_indices()
     return M
@@ -100,7 +102,9 @@ def write_10x_mtx(
     columns = [list(map(str, feature_ids)), list(map(str, feature_names)), list(feature_types)]
     for text in (*columns, list(map(str, barcodes))):
         if any(("\t" in s) or ("\n" in s) for s in text):
-            raise InputError("write_10x_mtx: feature and barcode strings must not hold tabs/newlines.")
+            raise InputError(
+                "write_10x_mtx: feature and barcode strings must not hold tabs/newlines."
+            )
     folder = Path(folder)
     with atomic_path(folder, is_dir=True) as tmp:
         tmp.chmod(0o755)

@@ -131,11 +131,19 @@ def run_qc(adata: ad.AnnData, params: QCParams, *, sample: str | None = None) ->
             "median_after": _medians(adata, passed),
         }
         if n_pass < params.min_cells_pass:
-            detail = ", ".join(f"{k} removed {v}" for k, v in removed.items()) or "no filter"
+            flagged = {f.name: f.n_failed for f in filters}
+            if "doublet" in removed:
+                flagged["doublet"] = removed["doublet"]
+            detail = (
+                "; ".join(
+                    f"{k} flagged {flagged.get(k, v)} (first failing filter for {v})"
+                    for k, v in removed.items()
+                )
+                or "no filter"
+            )
             raise QCError(
                 f"sample {sample}: only {n_pass} of {adata.n_obs} cells passed QC (minimum "
-                f"{params.min_cells_pass}): {detail} (each cell counted under its first failing "
-                "filter). Loosen the thresholds, set per-sample overrides in the samplesheet, or "
+                f"{params.min_cells_pass}): {detail}. Loosen the thresholds, set per-sample overrides in the samplesheet, or "
                 "lower --min-cells-pass."
             )
         counts = adata.layers["counts"]

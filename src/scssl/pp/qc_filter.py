@@ -95,7 +95,7 @@ def build_filters(obs: pd.DataFrame, t: QCThresholds) -> list[CellFilter]:
 
 
 def apply_filters(adata: ad.AnnData, filters: list[CellFilter]) -> np.ndarray:
-    """Flag cells: writes ``obs['qc_fail']`` (first failing filter, '' if none); returns pass mask."""
+    """Write ``obs['qc_fail']`` (first failing filter, '' if none); return the pass mask."""
     reason = np.full(adata.n_obs, "", dtype=object)
     for f in filters:
         bad = f.fails(adata.obs[f.metric].to_numpy())

@@ -43,7 +43,7 @@ def qc_metrics(
     """
     with step("qc_metrics") as added:
         X = adata.layers[layer] if layer else adata.X
-        symbols = adata.var[symbol_key] if symbol_key in adata.var else adata.var_names
+        symbols = adata.var.get(symbol_key, adata.var_names)
         flags = gene_flags(np.asarray(symbols, dtype=str))
         total = row_sums(X)
         n_genes = row_lengths(X)

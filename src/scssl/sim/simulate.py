@@ -20,16 +20,18 @@ from .._atomic import write_text
 from .._errors import InputError
 from ..io.write_10x import write_10x_mtx
 
+# fmt: off
 MT_GENES = ("MT-ND1", "MT-ND2", "MT-CO1", "MT-CO2", "MT-ATP8", "MT-ATP6", "MT-CO3", "MT-ND3",
-            "MT-ND4L", "MT-ND4", "MT-ND5", "MT-ND6", "MT-CYB")  # fmt: skip
+            "MT-ND4L", "MT-ND4", "MT-ND5", "MT-ND6", "MT-CYB")  # genome order
 MT_WEIGHTS = (6.0, 3.0, 12.0, 9.0, 2.0, 10.0, 10.0, 4.0, 1.5, 8.0, 2.0, 0.5, 7.0)
-RIBO_GENES = tuple(
-    [f"RPS{s}" for s in ["2", "3", "3A", "4X", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "15A", "16", "18", "19", "20"]]
-    + [f"RPL{s}" for s in ["3", "4", "5", "6", "7", "7A", "8", "9", "10", "10A", "11", "12", "13", "13A", "14", "15", "17", "18", "19", "21"]]
-)
+RIBO_GENES = ("RPS2", "RPS3", "RPS3A", "RPS4X", "RPS5", "RPS6", "RPS7", "RPS8", "RPS9", "RPS10",
+              "RPS11", "RPS12", "RPS13", "RPS14", "RPS15", "RPS15A", "RPS16", "RPS18", "RPS19",
+              "RPS20", "RPL3", "RPL4", "RPL5", "RPL6", "RPL7", "RPL7A", "RPL8", "RPL9", "RPL10",
+              "RPL10A", "RPL11", "RPL12", "RPL13", "RPL13A", "RPL14", "RPL15", "RPL17", "RPL18",
+              "RPL19", "RPL21")
 HB_GENES = ("HBA1", "HBA2", "HBB", "HBD")
 CELL_TYPES = ("T_CD4", "B", "Monocyte", "NK", "T_CD8", "DC", "pDC", "Plasma")
-# antibody (without the _TotalSeqB suffix) -> cell types that carry it; () = isotype control
+# antibody (without the _TotalSeqB suffix) and the cell types carrying it; () = isotype control
 PROTEINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CD3", ("T_CD4", "T_CD8")), ("CD4", ("T_CD4", "Monocyte", "DC")), ("CD8a", ("T_CD8",)),
     ("CD14", ("Monocyte",)), ("CD19", ("B",)), ("CD56", ("NK",)), ("CD16", ("NK", "Monocyte")),
@@ -37,7 +39,8 @@ PROTEINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CD11c", ("Monocyte", "DC")), ("IgG1_control", ()), ("CD45RO", ("T_CD4",)),
     ("CD127", ("T_CD4",)), ("CD27", ("T_CD4", "T_CD8", "Plasma")), ("CCR7", ("T_CD4", "T_CD8")),
     ("CD123", ("pDC",)), ("CD38", ("Plasma", "pDC")), ("IgG2a_control", ()),
-)  # fmt: skip
+)
+# fmt: on
 OTHER, RIBO, MT, HB = 0, 1, 2, 3  # gene compartments
 _CHUNK = 4_000_000  # dense matrix elements sampled at a time
 _DENSE_MIN_MEAN = 0.1  # rarer genes (NB variance within 5% of Poisson) are sampled as Poisson
@@ -122,17 +125,24 @@ def _build_model(rng: np.random.Generator, n_genes: int, n_types: int, n_prot: i
     for p in range(len(PROTEINS), n_prot):  # generic antibodies: one random type
         pos[rng.integers(n_types), p] = True
     control = np.array(["control" in name for name, _ in table], dtype=bool)
-    background = np.where(control, rng.lognormal(np.log(3.0), 0.3, n_prot),
-                          rng.lognormal(np.log(10.0), 0.5, n_prot))  # fmt: skip
+    background = np.where(
+        control, rng.lognormal(np.log(3.0), 0.3, n_prot), rng.lognormal(np.log(10.0), 0.5, n_prot)
+    )
     specific = pos * rng.lognormal(np.log(150.0), 0.6, (n_types, n_prot))
     return _Model(
-        ids=ids, symbols=symbols, comp=comp, weight=base * fold, stim=stim,
-        shape=1.0 / rng.uniform(0.1, 0.5, n_genes), type_names=names,
+        ids=ids,
+        symbols=symbols,
+        comp=comp,
+        weight=base * fold,
+        stim=stim,
+        shape=1.0 / rng.uniform(0.1, 0.5, n_genes),
+        type_names=names,
         type_probs=rng.dirichlet(np.full(n_types, 6.0)),
-        type_lib=rng.lognormal(0.0, 0.2, n_types), type_ribo=rng.uniform(0.12, 0.3, n_types),
+        type_lib=rng.lognormal(0.0, 0.2, n_types),
+        type_ribo=rng.uniform(0.12, 0.3, n_types),
         prot_names=[f"{name}_TotalSeqB" for name, _ in table],
         prot_mean=background[None, :] + specific,
-    )  # fmt: skip
+    )
 
 
 def _nb(rng: np.random.Generator, mu: np.ndarray, shape: np.ndarray) -> np.ndarray:
@@ -144,15 +154,17 @@ def _nb(rng: np.random.Generator, mu: np.ndarray, shape: np.ndarray) -> np.ndarr
     return rng.poisson(lam).astype(np.int32)
 
 
-def _rna_counts(rng: np.random.Generator, prop: np.ndarray, comp: np.ndarray, shape: np.ndarray,
-                types: np.ndarray, size: np.ndarray) -> sp.csr_matrix:  # fmt: skip
+def _rna_counts(
+    rng: np.random.Generator, m: _Model, prop: np.ndarray, types: np.ndarray, size: np.ndarray
+) -> sp.csr_matrix:
     """Cells × genes counts; ``size[c, k]`` is cell c's expected count in compartment k."""
+    comp = m.comp
     n_cells, n_genes = size.shape[0], prop.shape[1]
     top = np.quantile(size[:, OTHER], 0.99)  # a large (99th percentile) cell
     dense = (comp != OTHER) | (prop.max(0) * top >= _DENSE_MIN_MEAN)
     cols = np.flatnonzero(dense)
     step = max(1, _CHUNK // max(1, cols.size))
-    prop_d, comp_d, shape_d = prop[:, cols].astype(np.float32), comp[cols], shape[cols]
+    prop_d, comp_d, shape_d = prop[:, cols].astype(np.float32), comp[cols], m.shape[cols]
     blocks = []
     for lo in range(0, n_cells, step):
         mu = size[lo : lo + step][:, comp_d] * prop_d[types[lo : lo + step]]
@@ -188,9 +200,18 @@ def _barcodes(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.array(list(found), dtype=object)
 
 
-def _sample(rng: np.random.Generator, m: _Model, n: int, stim: bool, batch_effect: float,
-            lq_rate: float, db_rate: float, mean_counts: float) -> tuple[sp.csr_matrix, pd.DataFrame]:  # fmt: skip
-    """Counts (cells × features, sorted by barcode) and the truth table of one sample."""
+def _sample(
+    rng: np.random.Generator,
+    m: _Model,
+    n: int,
+    stim: bool,
+    rates: tuple[float, float, float, float],
+) -> tuple[sp.csr_matrix, pd.DataFrame]:
+    """Counts (cells × features, sorted by barcode) and the truth table of one sample.
+
+    ``rates`` holds batch_effect, low_quality_rate, doublet_rate and mean_counts.
+    """
+    batch_effect, lq_rate, db_rate, mean_counts = rates
     n_types, n_genes = m.weight.shape
     w = m.weight * np.exp(rng.normal(0.0, batch_effect, n_genes)) * (m.stim if stim else 1.0)
     prop = np.empty_like(w)
@@ -213,7 +234,7 @@ def _sample(rng: np.random.Generator, m: _Model, n: int, stim: bool, batch_effec
     ribo = np.clip(m.type_ribo[types] * rng.lognormal(0.0, 0.15, n_c), 0.05, 0.4)
     hb = np.minimum(rng.lognormal(np.log(3e-4), 1.0, n_c), 0.02)
     frac = np.column_stack([(1 - mt) * (1 - ribo - hb), (1 - mt) * ribo, mt, (1 - mt) * hb])
-    rna = _rna_counts(rng, prop, m.comp, m.shape, types, (lib[:, None] * frac).astype(np.float32))
+    rna = _rna_counts(rng, m, prop, types, (lib[:, None] * frac).astype(np.float32))
     adt_mu = m.prot_mean[types] * np.exp(rng.normal(0.0, batch_effect / 2, len(m.prot_names)))
     adt_mu *= (rng.lognormal(0.0, 0.3, n_c) * np.where(lq_c, 0.5, 1.0))[:, None]
     adt = sp.csr_matrix(_nb(rng, adt_mu, np.full(adt_mu.shape[1], 1 / 0.15)))
@@ -226,17 +247,26 @@ def _sample(rng: np.random.Generator, m: _Model, n: int, stim: bool, batch_effec
     cell_type[pairs] = label[first[pairs]] + "+" + label[second]
     barcodes = _barcodes(rng, n)
     order = np.argsort(barcodes.astype(str), kind="stable")
-    truth = pd.DataFrame({"barcode": barcodes, "cell_type": cell_type,
-                          "is_doublet": db, "is_low_quality": lq}).iloc[order]  # fmt: skip
+    truth = pd.DataFrame(
+        {"barcode": barcodes, "cell_type": cell_type, "is_doublet": db, "is_low_quality": lq}
+    ).iloc[order]
     return X[order], truth.reset_index(drop=True)
 
 
 def simulate(
-    output: str | Path, *, n_samples: int = 3, n_cells: int = 400, n_genes: int = 2000,
-    n_proteins: int = 12, n_cell_types: int = 5, batch_effect: float = 0.3,
-    low_quality_rate: float = 0.05, doublet_rate: float = 0.06, mean_counts: float = 2000.0,
+    output: str | Path,
+    *,
+    n_samples: int = 3,
+    n_cells: int = 400,
+    n_genes: int = 2000,
+    n_proteins: int = 12,
+    n_cell_types: int = 5,
+    batch_effect: float = 0.3,
+    low_quality_rate: float = 0.05,
+    doublet_rate: float = 0.06,
+    mean_counts: float = 2000.0,
     seed: int = 0,
-) -> Path:  # fmt: skip
+) -> Path:
     """Write simulated Cell Ranger v3 output for several samples plus their truth.
 
     Cell types carry gene programmes (marker genes up 3-12x) over a heavy-tailed log-normal
@@ -252,9 +282,14 @@ def simulate(
         ``output/samplesheet.csv`` (columns ``sample,path,batch,condition,expected_cells``,
         paths relative to it). The same arguments always give byte-identical files.
     """
-    for name, value, low in (("n_samples", n_samples, 1), ("n_cells", n_cells, 10),
-                             ("n_genes", n_genes, 100), ("n_proteins", n_proteins, 0),
-                             ("n_cell_types", n_cell_types, 1), ("seed", seed, 0)):  # fmt: skip
+    for name, value, low in (
+        ("n_samples", n_samples, 1),
+        ("n_cells", n_cells, 10),
+        ("n_genes", n_genes, 100),
+        ("n_proteins", n_proteins, 0),
+        ("n_cell_types", n_cell_types, 1),
+        ("seed", seed, 0),
+    ):
         _check_int(name, value, low)
     _check_real("batch_effect", batch_effect, 0.0, 3.0)
     _check_real("low_quality_rate", low_quality_rate, 0.0, 0.5)
@@ -270,15 +305,15 @@ def simulate(
     rng = np.random.default_rng(seed)
     model = _build_model(rng, n_genes, n_cell_types, n_proteins)
     output = Path(output)
+    ids, names = model.ids + model.prot_names, model.symbols + model.prot_names
     feature_types = ["Gene Expression"] * n_genes + ["Antibody Capture"] * n_proteins
+    rates = (batch_effect, low_quality_rate, doublet_rate, mean_counts)
     rows = ["sample,path,batch,condition,expected_cells"]
     for i in range(1, n_samples + 1):
         sample, condition = f"sim_{i}", ("ctrl", "stim")[(i - 1) % 2]
-        X, truth = _sample(rng, model, n_cells, condition == "stim", batch_effect,
-                           low_quality_rate, doublet_rate, mean_counts)  # fmt: skip
-        write_10x_mtx(output / sample / "outs" / "filtered_feature_bc_matrix", X,
-                      truth["barcode"].tolist(), model.ids + model.prot_names,
-                      model.symbols + model.prot_names, feature_types)  # fmt: skip
+        X, truth = _sample(rng, model, n_cells, condition == "stim", rates)
+        matrix_dir = output / sample / "outs" / "filtered_feature_bc_matrix"
+        write_10x_mtx(matrix_dir, X, truth["barcode"].tolist(), ids, names, feature_types)
         write_text(output / sample / "truth.csv", truth.to_csv(index=False))
         rows.append(f"{sample},{sample}/outs,b{i},{condition},{n_cells}")
     return write_text(output / "samplesheet.csv", "\n".join(rows) + "\n")

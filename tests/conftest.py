@@ -1,0 +1,64 @@
+"""Shared fixtures: the real data folder (skipped when absent) and simulated Cell Ranger data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ENV = "SCSSL_DATA_DIR"
+
+
+def data_dir() -> Path | None:
+    """``$SCSSL_DATA_DIR`` or ``../shared/data`` beside the repository, when it exists."""
+    env = os.environ.get(DATA_ENV)
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    if data_dir() is None:
+        skip = pytest.mark.skip(
+            reason=f"real data folder absent: set {DATA_ENV} or provide ../shared/data"
+        )
+        for item in items:
+            if "realdata" in item.keywords:
+                item.add_marker(skip)
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if not has_cuda:
+        skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    d = data_dir()
+    if d is None:
+        pytest.skip(f"real data folder absent: set {DATA_ENV} or provide ../shared/data")
+    return d
+
+
+@pytest.fixture(scope="session")
+def cellranger(data: Path) -> Path:
+    return data / "cellranger"
+
+
+@pytest.fixture(scope="session")
+def sim_dir(tmp_path_factory) -> Path:
+    """Three simulated CITE-seq samples (400 cells, 2000 genes, 12 antibodies each)."""
+    from scssl.sim import simulate
+
+    out = tmp_path_factory.mktemp("sim")
+    simulate(out, n_samples=3, n_cells=400, n_genes=2000, n_proteins=12, seed=0)
+    return out
