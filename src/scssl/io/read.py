@@ -102,7 +102,7 @@ def read_sample(
 
     if is_adt.any():
         adt = rm.features.loc[is_adt]
-        names = pd.Index(adt["gene_symbols"].astype(str))
+        names = pd.Index(adt["gene_symbols"].astype(str).to_numpy())
         if names.has_duplicates:
             raise InputError(
                 f"{src.path}: duplicated antibody names {list(names[names.duplicated()])}."
