@@ -1,4 +1,4 @@
-"""Bad inputs: each gives a clear message naming the file/row/field, a non-zero exit and no output."""
+"""Bad inputs: a clear message naming the file, row or field; a non-zero exit; no output."""
 
 from __future__ import annotations
 
@@ -87,13 +87,13 @@ def test_truncated_matrix(tmp_path):
 
 
 def test_features_barcodes_count_mismatch(tmp_path):
-    folder = write_mtx(tmp_path / "m", counts(), barcodes=[f"B{i}-1" for i in range(29)] + [])
+    folder = write_mtx(tmp_path / "m", counts(), barcodes=[f"B{i}-1" for i in range(29)])
     res, out = ingest(tmp_path, folder)
     assert_fails(res, out, "30 barcodes", "barcodes.tsv.gz lists 29", "do not belong together")
 
 
 def test_feature_count_mismatch(tmp_path):
-    folder = write_mtx(tmp_path / "m", counts(), genes=GENES[:39] + [])
+    folder = write_mtx(tmp_path / "m", counts(), genes=GENES[:39])
     res, out = ingest(tmp_path, folder)
     assert_fails(res, out, "40 features", "features.tsv.gz lists 39")
 

@@ -143,8 +143,8 @@ def run_qc(adata: ad.AnnData, params: QCParams, *, sample: str | None = None) ->
             )
             raise QCError(
                 f"sample {sample}: only {n_pass} of {adata.n_obs} cells passed QC (minimum "
-                f"{params.min_cells_pass}): {detail}. Loosen the thresholds, set per-sample overrides in the samplesheet, or "
-                "lower --min-cells-pass."
+                f"{params.min_cells_pass}): {detail}. Loosen the thresholds, set per-sample "
+                "overrides in the samplesheet, or lower --min-cells-pass."
             )
         counts = adata.layers["counts"]
         keep_rows = np.flatnonzero(passed)
