@@ -10,10 +10,9 @@ import pandas as pd
 from scipy import sparse
 
 from .._errors import InputError
+from .._keys import PROTEIN_KEY
 from ._matrix_checks import check_counts, check_shape
 from .raw_matrix import RawMatrix
-
-PROTEIN_KEY = "protein_counts"
 
 
 def read_h5ad_input(path: Path) -> tuple[RawMatrix, pd.DataFrame | None]:

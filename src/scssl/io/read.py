@@ -25,9 +25,10 @@ import pandas as pd
 from anndata.utils import make_index_unique
 
 from .._errors import InputError
+from .._keys import PROTEIN_KEY
 from ._matrix_checks import check_unique_barcodes
 from ._read_h5 import read_10x_h5_file
-from ._read_h5ad import PROTEIN_KEY, read_h5ad_input
+from ._read_h5ad import read_h5ad_input
 from ._read_mtx import read_mtx_folder
 from .formats import detect_format
 

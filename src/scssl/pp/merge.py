@@ -11,10 +11,10 @@ from anndata.utils import make_index_unique
 from scipy import sparse
 
 from .._errors import InputError
+from .._keys import PROTEIN_KEY
 from .._log import logger, step
 from ._sparse import col_nnz, subset_csr
 
-PROTEIN_KEY = "protein_counts"
 GENE_COLUMNS = ("gene_ids", "gene_symbols", "feature_types", "genome")
 
 

@@ -6,10 +6,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._keys import PROTEIN_CLR_KEY, PROTEIN_KEY
 from .._log import step
 from ._sparse import map_rows, row_chunks, row_sums
-
-PROTEIN_KEY = "protein_counts"
 
 
 def normalize_log1p(adata: ad.AnnData, *, target_sum: float = 1e4, layer: str = "counts") -> None:
@@ -73,7 +72,7 @@ def pearson_residuals(
 
 
 def protein_clr(
-    adata: ad.AnnData, *, key: str = PROTEIN_KEY, key_added: str = "protein_clr"
+    adata: ad.AnnData, *, key: str = PROTEIN_KEY, key_added: str = PROTEIN_CLR_KEY
 ) -> None:
     """Centred log-ratio per cell across antibodies: ``log1p(x) - mean(log1p(x))``.
 

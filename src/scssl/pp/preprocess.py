@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import anndata as ad
 
 from .._errors import InputError
+from .._keys import PROTEIN_KEY
 from .hvg import highly_variable_genes
-from .normalize import PROTEIN_KEY, normalize_log1p, pearson_residuals, protein_clr
+from .normalize import normalize_log1p, pearson_residuals, protein_clr
 from .pca import pca
 
 
