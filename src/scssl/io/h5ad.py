@@ -12,8 +12,13 @@ from .._atomic import atomic_path
 from .._errors import InputError
 
 
-def write_h5ad(adata: ad.AnnData, path: str | Path, *, compression: str | None = "gzip") -> Path:
+def write_h5ad(
+    adata: ad.AnnData, path: str | Path, *, compression: str | None = "gzip", level: int = 1
+) -> Path:
     """Write ``adata`` to ``path`` atomically (temporary name, then rename).
+
+    gzip level 1 by default: readable by every HDF5 reader (R, Julia), several times faster
+    than the default level 4 on large matrices, for files only slightly larger.
 
     When ``X`` is the very object stored in ``layers['counts']`` it is written once, as the
     layer, and marked so :func:`read_h5ad` restores ``X`` without a second copy in memory.
@@ -36,7 +41,11 @@ def write_h5ad(adata: ad.AnnData, path: str | Path, *, compression: str | None =
     elif "scssl" in adata.uns:
         adata.uns["scssl"] = {k: v for k, v in adata.uns["scssl"].items() if k != "X_layer"}
     with atomic_path(path) as tmp:
-        out.write_h5ad(tmp, compression=compression)
+        out.write_h5ad(
+            tmp,
+            compression=compression,
+            compression_opts=level if compression == "gzip" else None,
+        )
     return Path(path)
 
 

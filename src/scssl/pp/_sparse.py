@@ -53,8 +53,11 @@ def col_sums(X: sparse.csr_matrix, *, power: int = 1) -> np.ndarray:
 
 
 def col_nnz(X: sparse.csr_matrix) -> np.ndarray:
-    """Per-column count of stored non-zeros."""
-    return np.bincount(X.indices, minlength=X.shape[1])
+    """Per-column count of stored non-zeros (chunked: bincount would copy indices to int64)."""
+    out = np.zeros(X.shape[1], dtype=np.int64)
+    for a, b in row_chunks(X):
+        out += np.bincount(X.indices[X.indptr[a] : X.indptr[b]], minlength=X.shape[1])
+    return out
 
 
 def map_rows(X: sparse.csr_matrix, fn, dtype=np.float32) -> sparse.csr_matrix:
