@@ -66,20 +66,16 @@ def ingest(input_: Path, output: Path, sample: str, meta: tuple[str, ...], raw: 
 
 
 def _parse_meta(items: tuple[str, ...]) -> dict[str, object]:
-    out: dict[str, object] = {}
+    from .io.samplesheet import sample_fields
+
+    fields: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--meta")
-        if value == "":
-            continue
-        try:
-            out[key] = float(value) if key != "batch" and key != "condition" else value
-        except ValueError:
-            out[key] = value
-        if key == "expected_cells" and isinstance(out[key], float):
-            out[key] = int(out[key])
-    return out
+        if value != "":
+            fields[key] = value
+    return sample_fields(fields)
 
 
 @cli.command()

@@ -200,7 +200,7 @@ def test_unknown_meta_field(tmp_path):
     res = scssl(
         "ingest", "--input", folder, "--output", out, "--sample", "s1", "--meta", "max_pct_mito=5"
     )
-    assert_fails(res, out, "max_pct_mito", "allowed")
+    assert_fails(res, out, "--meta max_pct_mito: unknown field", "allowed")
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +248,12 @@ def test_bad_option_value(tmp_path, mixed_id_spaces):
     out = tmp_path / "qc.h5ad"
     res = scssl("qc", "--input", mixed_id_spaces[0], "--output", out, "--filter-mode", "median")
     assert_fails(res, out, "--filter-mode", "'median' is not one of")
+
+
+def test_meta_value_checked_against_schema(tmp_path):
+    folder = write_mtx(tmp_path / "m", counts())
+    out = tmp_path / "out" / "s.h5ad"
+    res = scssl(
+        "ingest", "--input", folder, "--output", out, "--sample", "s1", "--meta", "max_pct_mt=140"
+    )
+    assert_fails(res, out, "--meta max_pct_mt=140")

@@ -274,3 +274,29 @@ def qc_overrides(row: pd.Series) -> dict[str, int | float]:
             value = row[col]
             out[col] = int(value) if props[col].get("type") == "integer" else float(value)
     return out
+
+
+def sample_fields(fields: dict[str, str], *, source: str = "--meta") -> dict[str, Any]:
+    """Cast and check samplesheet fields given one by one (``--meta key=value`` in a task).
+
+    Each value is cast by its column's schema type and validated against that column's schema,
+    so a Nextflow task gets the same checks as a samplesheet row.
+    """
+    props = _properties()
+    allowed = [k for k in props if k not in ("sample", "path")]
+    out: dict[str, Any] = {}
+    problems = []
+    for key, raw in fields.items():
+        if key not in allowed:
+            problems.append(f"{source} {key}: unknown field; allowed: {', '.join(allowed)}")
+            continue
+        value = _cast(raw, props[key].get("type"))
+        errors = list(Draft202012Validator(props[key]).iter_errors(value))
+        if errors:
+            hint = props[key].get("errorMessage", errors[0].message)
+            problems.append(f"{source} {key}={raw}: {hint}")
+            continue
+        out[key] = value
+    if problems:
+        raise InputError("\n".join(problems))
+    return out
