@@ -118,6 +118,18 @@ def _parse_meta(items: tuple[str, ...]) -> dict[str, object]:
     default=None,
     help="[default: Scrublet's automatic threshold]",
 )
+@click.option(
+    "--doublet-sim-ratio",
+    type=float,
+    default=_Q.doublet_sim_ratio,
+    help="Simulated doublets per observed cell (Scrublet).",
+)
+@click.option(
+    "--doublet-n-pcs",
+    type=int,
+    default=_Q.doublet_n_pcs,
+    help="Principal components for Scrublet's neighbour graph.",
+)
 @click.option("--keep-doublets", is_flag=True, help="Score and flag doublets but keep them.")
 @click.option(
     "--min-cells-pass", type=int, default=_Q.min_cells_pass, help="Fail when fewer cells pass QC."
@@ -141,6 +153,8 @@ def qc(
     doublet_method: str,
     expected_doublet_rate,
     doublet_threshold,
+    doublet_sim_ratio: float,
+    doublet_n_pcs: int,
     keep_doublets: bool,
     min_cells_pass: int,
     seed: int,
@@ -168,6 +182,8 @@ def qc(
         remove_doublets=not keep_doublets,
         expected_doublet_rate=expected_doublet_rate,
         doublet_threshold=doublet_threshold,
+        doublet_sim_ratio=doublet_sim_ratio,
+        doublet_n_pcs=doublet_n_pcs,
         min_cells_pass=min_cells_pass,
         seed=seed,
     )

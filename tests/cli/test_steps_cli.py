@@ -132,3 +132,18 @@ def test_chain_outputs_open_in_scanpy(chain, sim_dir):
 def test_same_seed_same_bytes(chain, sim_dir, tmp_path):
     again = _chain(sim_dir, tmp_path, 0)
     assert _hash(read_h5ad(again)) == _hash(read_h5ad(chain))
+
+
+def _options(command: str) -> set[str]:
+    return {p.name for p in cli.commands[command].params}
+
+
+def test_every_step_setting_is_a_cli_option():
+    from dataclasses import fields
+
+    from scssl.pp import PreprocessParams, QCParams, QCThresholds
+
+    renamed = {"mode": "filter_mode", "remove_doublets": "keep_doublets"}
+    qc_fields = {renamed.get(f.name, f.name) for f in fields(QCThresholds) + fields(QCParams)}
+    assert qc_fields - {"thresholds", "extra"} <= _options("qc")
+    assert {f.name for f in fields(PreprocessParams)} <= _options("preprocess")
