@@ -119,3 +119,16 @@ def test_sparse_helpers_match_scipy():
     np.testing.assert_allclose(
         col_sums(X, power=2), np.asarray(X.multiply(X).sum(0)).ravel(), rtol=1e-5
     )
+
+
+def test_merge_fills_batch_and_keeps_missing_metadata_missing(sim_dir):
+    a = read_sample(sim_dir / "sim_1" / "outs", sample="sim_1", metadata={"condition": "ctrl"})
+    b = read_sample(sim_dir / "sim_2" / "outs", sample="sim_2", metadata={"batch": "run2"})
+    m = pp.merge_samples([a, b], min_cells_gene=1)
+    assert m.n_obs == a.n_obs + b.n_obs
+    assert set(m.obs["batch"]) == {"sim_1", "run2"}  # no batch given: the sample is the batch
+    assert m.obs.loc[m.obs["sample"] == "sim_2", "condition"].isna().all()
+    assert (m.obs.loc[m.obs["sample"] == "sim_1", "condition"] == "ctrl").all()
+    pd.testing.assert_frame_equal(
+        m.obsm["protein_counts"].loc[a.obs_names], a.obsm["protein_counts"], check_names=False
+    )

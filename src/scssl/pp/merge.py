@@ -150,8 +150,8 @@ def merge_samples(
         )
         obs[batch_key] = obs[batch_key].astype("category")
         for col in obs.columns:
-            if obs[col].dtype == object:
-                obs[col] = obs[col].astype(str)
+            if obs[col].dtype == object:  # mixed categories after concat; NaN stays missing
+                obs[col] = obs[col].astype("category")
         merged = ad.AnnData(X=X, obs=obs, var=var)
         merged.layers["counts"] = merged.X
         protein = _protein(adatas, names)
