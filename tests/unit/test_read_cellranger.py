@@ -91,3 +91,34 @@ def test_sample_prefix_and_metadata(cellranger):
     assert set(a.obs["condition"]) == {"IFNb"}
     assert set(a.obs["batch"]) == {"b2"}
     assert int(a.obs["expected_cells"].iloc[0]) == 1000
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "pbmc1k_chr21_cr3",
+        "pbmc1k_chr21_cr3/filtered_feature_bc_matrix.h5",
+        "hg19_chr21_cr2_legacy",
+        "hg19_chr21_cr2_legacy/filtered_gene_bc_matrices_h5.h5",
+        "pbmc_toy_cr2_raw_filtered",
+        "pbmc4k_2170_labeled",
+        "kang2018_ifnb_ctrl",
+        "kang2018_ifnb_stim",
+    ],
+)
+def test_scssl_ingest_cli_on_every_real_input(cellranger, rel, tmp_path):
+    from click.testing import CliRunner
+
+    from scssl.cli import cli
+    from scssl.io import read_h5ad
+
+    out = tmp_path / "s.h5ad"
+    res = CliRunner().invoke(
+        cli, ["ingest", "--input", str(cellranger / rel), "--output", str(out), "--sample", "s"]
+    )
+    assert res.exit_code == 0, res.output
+    got = read_h5ad(out)
+    ref = read_cellranger(cellranger / rel)
+    _same_counts(got.layers["counts"], ref.X)
+    assert got.X is got.layers["counts"]
+    assert (got.obs_names == "s_" + ref.obs_names).all()
