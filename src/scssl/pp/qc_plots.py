@@ -23,6 +23,7 @@ def plot_qc(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     passed = (obs["qc_fail"].astype(str) == "").to_numpy()
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
@@ -34,8 +35,9 @@ def plot_qc(
     ]
     for ax, (metric, label) in zip(axes.flat[:4], panels, strict=True):
         vals = obs[metric].to_numpy(dtype=float)
-        ax.hist(vals, bins=60, color="#9aa7b8")
-        ax.hist(vals[passed], bins=60, color="#2b6cb0", alpha=0.8)
+        bins = np.histogram_bin_edges(vals[np.isfinite(vals)], bins=60)
+        ax.hist(vals, bins=bins, color="#9aa7b8", label="removed")
+        ax.hist(vals[passed], bins=bins, color="#2b6cb0", label="kept")
         for f in filters:
             for bound in (f.low, f.high):
                 if bound is None:
@@ -55,6 +57,7 @@ def plot_qc(
         rasterized=True,
     )
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("total counts")
     ax.set_ylabel("genes detected")
     ax.set_title(f"kept {int(passed.sum())} / {len(passed)} cells", fontsize=10)
@@ -68,7 +71,8 @@ def plot_qc(
     else:
         ax.text(0.5, 0.5, "doublet detection off", ha="center", va="center")
         ax.set_axis_off()
-    fig.suptitle(f"QC — {title}")
+    axes.flat[0].legend(frameon=False, fontsize=8)
+    fig.suptitle(f"QC — {title} (dashed: thresholds)")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
