@@ -1,0 +1,83 @@
+"""Cells for training: CSR matrices sliced one minibatch at a time, optionally GPU-resident."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import sparse
+
+# keys of the tensor dict every module reads (module code never sees AnnData)
+X = "x"  # log-normalized expression of the model genes, float32 (cells x genes)
+COUNTS = "counts"  # raw counts of the model genes, float32
+LIBRARY = "library"  # total raw counts of the cell over all genes, float32 (cells,)
+BATCH = "batch"  # batch code, int64 (cells,)
+PROTEIN = "protein"  # protein CLR values, float32 (cells x proteins), when present
+
+
+class CellData:
+    """Per-cell arrays for one dataset, sliced by :meth:`batch` into a dict of tensors.
+
+    ``expr`` (log-normalized) and ``counts`` stay sparse (CSR) on the CPU and only the requested rows are
+    densified; with ``resident=True`` they are densified once onto ``device`` (fast GPU
+    training when the HVG matrix fits in device memory).
+    """
+
+    def __init__(
+        self,
+        expr: sparse.csr_matrix,
+        counts: sparse.csr_matrix,
+        library: np.ndarray,
+        batch: np.ndarray,
+        protein: np.ndarray | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        resident: bool = False,
+    ) -> None:
+        self.X = sparse.csr_matrix(expr, dtype=np.float32)
+        self.counts = sparse.csr_matrix(counts, dtype=np.float32)
+        self.library = torch.as_tensor(np.asarray(library, dtype=np.float32))
+        self.batch_codes = torch.as_tensor(np.asarray(batch, dtype=np.int64))
+        self.protein = (
+            None if protein is None else torch.as_tensor(np.asarray(protein, dtype=np.float32))
+        )
+        self.device = torch.device(device)
+        self.resident = resident
+        self._dense: dict[str, torch.Tensor] = {}
+        if resident:
+            self._dense = {
+                X: torch.as_tensor(self.X.toarray()).to(self.device),
+                COUNTS: torch.as_tensor(self.counts.toarray()).to(self.device),
+            }
+            self.library = self.library.to(self.device)
+            self.batch_codes = self.batch_codes.to(self.device)
+            if self.protein is not None:
+                self.protein = self.protein.to(self.device)
+
+    @property
+    def n_cells(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_genes(self) -> int:
+        return self.X.shape[1]
+
+    def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        """The tensors of cells ``idx`` (one indexing call per matrix), on ``self.device``."""
+        if self.resident:
+            t = torch.as_tensor(idx, device=self.device)
+            out = {X: self._dense[X][t], COUNTS: self._dense[COUNTS][t]}
+        else:
+            order = np.argsort(idx, kind="stable")
+            srt = idx[order]
+            inv = np.empty_like(order)
+            inv[order] = np.arange(len(order))
+            out = {
+                X: torch.as_tensor(self.X[srt].toarray()[inv]),
+                COUNTS: torch.as_tensor(self.counts[srt].toarray()[inv]),
+            }
+            t = torch.as_tensor(idx)
+        out[LIBRARY] = self.library[t]
+        out[BATCH] = self.batch_codes[t]
+        if self.protein is not None:
+            out[PROTEIN] = self.protein[t]
+        return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}

@@ -1,0 +1,127 @@
+"""``mae``: MLP masked autoencoder on log-normalized HVGs.
+
+Maskers: ``random`` (Bernoulli), ``programme`` (whole gene sets from a GMT file hidden
+together; a transcription-factor -> targets GMT gives the TF-target variant) and ``swap``
+(scMAE, Fang et al. 2024: masked entries take the same gene's value from another cell, and a
+head predicts which entries were swapped). Losses: MSE on masked entries (plus a small weight
+on the visible ones) or a negative binomial likelihood of the raw counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.dataset import COUNTS, X
+from ..data.spec import DataSpec
+from ..nn.likelihoods import nb_log_prob
+from ..nn.masking import programme_mask, random_mask, swap_corrupt
+from ..nn.mlp import mlp
+from .base import LossOutput, SSLModule
+
+MASKERS = ("random", "programme", "swap")
+LOSSES = ("mse", "nb")
+
+
+@dataclass(frozen=True)
+class MAEConfig:
+    """Hyperparameters of the masked autoencoder (saved with the weights)."""
+
+    hidden: tuple[int, ...] = (512, 256)
+    n_latent: int = 32
+    dropout: float = 0.1
+    masker: str = "swap"
+    mask_rate: float = 0.3
+    loss: str = "mse"
+    visible_weight: float = 0.1
+    mask_head_weight: float = 0.5
+    gmt: str = ""
+
+    def __post_init__(self) -> None:
+        if self.masker not in MASKERS:
+            raise ValueError(f"masker must be one of {MASKERS}, not {self.masker!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+        if not 0 < self.mask_rate < 1:
+            raise ValueError(f"mask_rate must be in (0, 1), not {self.mask_rate}")
+        if self.masker == "programme" and not self.gmt:
+            raise ValueError("masker 'programme' needs gmt: a GMT file of gene sets")
+
+
+class MAEModule(SSLModule):
+    """Encoder -> latent -> decoder; optional mask-prediction head for swap corruption."""
+
+    family = "mae"
+    train_defaults = {"max_epochs": 40, "batch_size": 128, "lr": 1e-3}
+
+    @classmethod
+    def build_extras(cls, config: MAEConfig, spec: DataSpec, adata) -> dict:
+        if config.masker != "programme":
+            return {}
+        from ..io.gmt import programme_indices, read_gmt
+
+        return {"programmes": programme_indices(read_gmt(config.gmt), list(spec.genes))}
+
+    def __init__(self, config: MAEConfig, spec: DataSpec, extras: dict | None = None):
+        super().__init__(config, spec, extras)
+        g = spec.n_genes
+        self.encoder = mlp(g, config.hidden, config.n_latent, dropout=config.dropout)
+        self.decoder = mlp(
+            config.n_latent, tuple(reversed(config.hidden)), g, dropout=config.dropout
+        )
+        if config.masker == "swap":
+            self.mask_head = mlp(config.n_latent, tuple(reversed(config.hidden))[:1], g)
+        if config.loss == "nb":
+            self.log_theta = nn.Parameter(torch.zeros(g))
+        membership = torch.zeros(0, g)
+        if config.masker == "programme":
+            sets = (extras or {}).get("programmes", [])
+            membership = torch.zeros(len(sets), g)
+            for i, idx in enumerate(sets):
+                membership[i, idx] = 1.0
+        self.register_buffer("membership", membership, persistent=False)
+
+    def corrupt(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        if c.masker == "programme":
+            mask = programme_mask(x, self.membership, c.mask_rate)
+        else:
+            mask = random_mask(x, c.mask_rate)
+        x_in = swap_corrupt(x, mask) if c.masker == "swap" else x.masked_fill(mask, 0.0)
+        return x_in, mask
+
+    def loss(self, batch: dict[str, torch.Tensor], *, progress: float = 1.0) -> LossOutput:
+        c = self.config
+        x = batch[X]
+        x_in, mask = self.corrupt(x)
+        z = self.encoder(x_in)
+        out = self.decoder(z)
+        m = mask.float()
+        parts: dict[str, torch.Tensor] = {}
+        if c.loss == "mse":
+            err = (out.float() - x) ** 2
+            masked = (err * m).sum() / m.sum().clamp(min=1.0)
+            visible = (err * (1 - m)).sum() / (1 - m).sum().clamp(min=1.0)
+            parts["recon_masked"] = masked
+            parts["recon_visible"] = visible
+            total = masked + c.visible_weight * visible
+        else:
+            counts = batch[COUNTS]
+            lib = counts.sum(1, keepdim=True)
+            mu = torch.softmax(out.float(), dim=-1) * lib
+            nll = -nb_log_prob(counts, mu, self.log_theta.exp())
+            weight = m + c.visible_weight * (1 - m)
+            total = (nll * weight).sum() / x.shape[0] / x.shape[1]
+            parts["nb_nll"] = total
+        if c.masker == "swap":
+            swapped = mask & (x_in != x)
+            bce = F.binary_cross_entropy_with_logits(self.mask_head(z).float(), swapped.float())
+            parts["mask_bce"] = bce
+            total = total + c.mask_head_weight * bce
+        return LossOutput(total, parts)
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.encoder(batch[X])

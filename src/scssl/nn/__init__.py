@@ -1,0 +1,1 @@
+"""Building blocks that never see AnnData: MLPs, corruptions, likelihoods, contrastive losses."""

@@ -1,0 +1,68 @@
+"""Embed cells with a pretrained checkpoint into ``obsm['X_scssl_<family>']``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import torch
+
+from .._log import logger, step
+from ..data.prepare import build_cell_data
+from ..models.base import SSLModule
+from ..train.checkpoint import load_checkpoint
+
+
+def embed_module(module: SSLModule, data, *, batch_size: int = 1024) -> np.ndarray:
+    """Embeddings of every cell of ``data`` in order (eval mode, no gradient)."""
+    module.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, data.n_cells, batch_size):
+            idx = np.arange(start, min(start + batch_size, data.n_cells))
+            out.append(module.embed(data.batch(idx)).float().cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def embed(
+    adata: ad.AnnData,
+    checkpoint: str | Path,
+    *,
+    min_overlap: float = 0.5,
+    device: str = "cpu",
+    batch_size: int = 1024,
+    key_added: str | None = None,
+) -> str:
+    """Align ``adata``'s genes to the checkpoint's, embed, and store the embedding.
+
+    Genes missing from ``adata`` are zero-filled; below ``min_overlap`` (fraction of the
+    checkpoint's genes found) an InputError explains the mismatch.
+
+    Returns
+    -------
+    The obsm key written (``X_scssl_<family>`` unless ``key_added``); also writes
+    ``uns['scssl_embed'][key]`` with the checkpoint, gene overlap and family.
+    """
+    module, ckpt = load_checkpoint(checkpoint, device=device)
+    key = key_added or f"X_scssl_{ckpt.family}"
+    with step(f"embed {ckpt.family}") as added:
+        data, overlap = build_cell_data(adata, ckpt.spec, min_overlap=min_overlap, device=device)
+        if overlap < 1:
+            logger.warning(
+                "embed: %.1f%% of the checkpoint's %d genes found; missing genes are zero",
+                100 * overlap,
+                ckpt.spec.n_genes,
+            )
+        adata.obsm[key] = embed_module(module, data, batch_size=batch_size)
+        info = dict(adata.uns.get("scssl_embed", {}))
+        info[key] = {
+            "checkpoint": str(Path(checkpoint).resolve()),
+            "family": ckpt.family,
+            "gene_overlap": overlap,
+            "n_genes_model": ckpt.spec.n_genes,
+            "data_hash_train": ckpt.data_hash,
+        }
+        adata.uns["scssl_embed"] = info
+        added.append(f"obsm['{key}']")
+    return key

@@ -1,0 +1,68 @@
+"""Pretrain a self-supervised model family on a preprocessed AnnData."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+
+from .._errors import InputError
+from .._log import step
+from ..data.prepare import build_cell_data, data_hash, spec_from_anndata
+from ..models import config_from_dict, get_family
+from ..models.base import SSLModule
+from ..train.config import TrainConfig
+from ..train.trainer import Trainer
+
+
+def train_config_for(family: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The family's default TrainConfig with ``overrides`` applied (unknown keys: InputError)."""
+    _, module_cls = get_family(family)
+    kw = {**module_cls.train_defaults, **(overrides or {})}
+    known = set(asdict(TrainConfig()))
+    unknown = set(kw) - known
+    if unknown:
+        raise InputError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
+    return replace(TrainConfig(), **kw)
+
+
+def pretrain(
+    adata: ad.AnnData,
+    *,
+    family: str = "mae",
+    model_config: dict[str, Any] | None = None,
+    train_config: TrainConfig | None = None,
+    batch_key: str | None = "batch",
+    use_protein: bool = True,
+    workdir: str | Path | None = None,
+    resume: bool = False,
+    epochs: int | None = None,
+    progress: bool = True,
+) -> tuple[SSLModule, list[dict[str, Any]], str, Trainer]:
+    """Train ``family`` on the HVGs of ``adata`` (log-normalized X, counts layer).
+
+    Returns
+    -------
+    The trained module, the per-epoch history, the data hash and the trainer.
+    """
+    try:
+        cfg_cls, module_cls = get_family(family)
+        config = config_from_dict(cfg_cls, model_config or {})
+    except (ValueError, TypeError) as err:
+        raise InputError(f"--family {family}: {err}") from None
+    tcfg = train_config or train_config_for(family)
+    spec = spec_from_anndata(adata, batch_key=batch_key, use_protein=use_protein)
+    with step(f"pretrain {family}") as added:
+        data, _ = build_cell_data(
+            adata, spec, device=tcfg.resolved_device(), resident=tcfg.resident
+        )
+        extras = module_cls.build_extras(config, spec, adata)
+        module = module_cls(config, spec, extras)
+        trainer = Trainer(module, data, tcfg, workdir=workdir, progress=progress)
+        if resume and not trainer.load_state():
+            raise InputError(f"--resume: no resume state in {workdir}; run without --resume.")
+        history = trainer.fit(epochs=epochs)
+        added.append(f"{len(history)} epochs")
+    return module, history, data_hash(data, spec), trainer
