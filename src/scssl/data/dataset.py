@@ -17,9 +17,9 @@ PROTEIN = "protein"  # protein CLR values, float32 (cells x proteins), when pres
 class CellData:
     """Per-cell arrays for one dataset, sliced by :meth:`batch` into a dict of tensors.
 
-    ``expr`` (log-normalized) and ``counts`` stay sparse (CSR) on the CPU and only the requested rows are
-    densified; with ``resident=True`` they are densified once onto ``device`` (fast GPU
-    training when the HVG matrix fits in device memory).
+    ``expr`` (log-normalized) and ``counts`` stay sparse (CSR) on the CPU and only the
+    requested rows are densified; with ``resident=True`` they are densified once onto
+    ``device`` (fast GPU training when the HVG matrix fits in device memory).
     """
 
     def __init__(

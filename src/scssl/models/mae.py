@@ -10,6 +10,7 @@ on the visible ones) or a negative binomial likelihood of the raw counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,7 @@ class MAEModule(SSLModule):
     """Encoder -> latent -> decoder; optional mask-prediction head for swap corruption."""
 
     family = "mae"
-    train_defaults = {"max_epochs": 40, "batch_size": 128, "lr": 1e-3}
+    train_defaults: ClassVar[dict] = {"max_epochs": 40, "batch_size": 128, "lr": 1e-3}
 
     @classmethod
     def build_extras(cls, config: MAEConfig, spec: DataSpec, adata) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from torch import nn
@@ -19,7 +20,7 @@ def mlp(
     """Linear -> LayerNorm -> GELU -> Dropout blocks, then a final Linear (optionally activated)."""
     layers: list[nn.Module] = []
     sizes = [n_in, *hidden]
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+    for a, b in itertools.pairwise(sizes):
         layers += [nn.Linear(a, b)]
         if norm:
             layers.append(nn.LayerNorm(b))

@@ -67,7 +67,7 @@ class Trainer:
         self.module.to(self.device)
         rng = np.random.default_rng(config.seed)
         perm = rng.permutation(data.n_cells)
-        n_val = int(round(config.val_frac * data.n_cells)) if data.n_cells >= 50 else 0
+        n_val = round(config.val_frac * data.n_cells) if data.n_cells >= 50 else 0
         self.val_idx, self.train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         self.steps_per_epoch = max(1, math.ceil(len(self.train_idx) / config.batch_size))
         total = config.max_epochs * self.steps_per_epoch
