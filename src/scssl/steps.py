@@ -86,3 +86,66 @@ def preprocess(
     if hvg_output is not None:
         io.write_h5ad(pp.subset_hvg(adata).copy(), hvg_output)
     return io.write_h5ad(adata, output)
+
+
+def pretrain(
+    input: str | Path,
+    output: str | Path,
+    *,
+    family: str = "mae",
+    model_config: Mapping[str, Any] | None = None,
+    train_overrides: Mapping[str, Any] | None = None,
+    batch_key: str | None = "batch",
+    use_protein: bool = True,
+    resume: bool = False,
+    epochs: int | None = None,
+    progress: bool = True,
+) -> Path | None:
+    """Train a model family and write its checkpoint folder to ``output``.
+
+    Resume state lives in ``<output>.partial/`` until training finishes; with ``epochs`` the
+    run stops after that many epochs (returns None) and ``resume=True`` continues it.
+    """
+    import shutil
+
+    from .tl.pretrain import pretrain as _pretrain
+    from .tl.pretrain import train_config_for
+    from .train.checkpoint import save_checkpoint
+
+    out = Path(output)
+    workdir = out.with_name(out.name + ".partial")
+    tcfg = train_config_for(family, dict(train_overrides or {}))
+    adata = io.read_h5ad(input)
+    module, history, dhash, trainer = _pretrain(
+        adata,
+        family=family,
+        model_config=dict(model_config or {}),
+        train_config=tcfg,
+        batch_key=batch_key,
+        use_protein=use_protein,
+        workdir=workdir,
+        resume=resume,
+        epochs=epochs,
+        progress=progress,
+    )
+    if not trainer.finished:
+        return None
+    save_checkpoint(out, module, tcfg, history=history, data_hash=dhash)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
+def embed(
+    input: str | Path,
+    checkpoint: str | Path,
+    output: str | Path,
+    *,
+    min_overlap: float = 0.5,
+    device: str = "cpu",
+) -> Path:
+    """Add ``obsm['X_scssl_<family>']`` from ``checkpoint`` and write ``output``."""
+    from .tl.embed import embed as _embed
+
+    adata = io.read_h5ad(input)
+    _embed(adata, checkpoint, min_overlap=min_overlap, device=device)
+    return io.write_h5ad(adata, output)

@@ -6,6 +6,7 @@ A checkpoint is a folder::
     config.json         format version, scssl version, family, model and train config,
                         data spec (genes, batches, proteins), extras, seed, data hash
     history.tsv         per-epoch losses, learning rate and throughput
+    loss.png            train and validation loss per epoch
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def save_checkpoint(
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT})
         (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
         (tmp / "history.tsv").write_text(history_tsv(history))
+        if history:
+            from .plot import plot_history
+
+            plot_history(history, tmp / "loss.png", title=f"scssl {module.family}")
     return Path(folder)
 
 
