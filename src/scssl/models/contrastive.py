@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..data.dataset import X
 from ..data.spec import DataSpec
@@ -193,8 +192,3 @@ class ContrastiveModule(SSLModule):
 
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.encoder(batch[X])
-
-
-def config_fields() -> tuple[str, ...]:
-    """Names of the ContrastiveConfig options (for help texts)."""
-    return tuple(f.name for f in fields(ContrastiveConfig))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import torch
 
 from .._errors import InputError
 from .._log import step
@@ -59,6 +60,7 @@ def pretrain(
             adata, spec, device=tcfg.resolved_device(), resident=tcfg.resident
         )
         extras = module_cls.build_extras(config, spec, adata)
+        torch.manual_seed(tcfg.seed)  # weight initialisation is part of the seeded run
         module = module_cls(config, spec, extras)
         trainer = Trainer(module, data, tcfg, workdir=workdir, progress=progress)
         if resume and not trainer.load_state():

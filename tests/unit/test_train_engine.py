@@ -1,0 +1,154 @@
+"""Trainer, checkpoints and embedding with the MAE family on simulated CITE-seq data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from scssl import pp
+from scssl._errors import InputError
+from scssl.data.prepare import build_cell_data
+from scssl.io import read_sample
+from scssl.tl.embed import embed, embed_module
+from scssl.tl.pretrain import pretrain, train_config_for
+from scssl.train import Trainer, TrainingError, load_checkpoint, save_checkpoint
+
+FAST = {"max_epochs": 6, "batch_size": 64}
+
+
+@pytest.fixture(scope="module")
+def adata(sim_dir):
+    parts = []
+    for name in ("sim_1", "sim_2"):
+        a = read_sample(sim_dir / name / "outs", sample=name, metadata={"batch": name})
+        truth = pd.read_csv(sim_dir / name / "truth.csv").set_index("barcode")
+        a.obs["truth"] = truth.loc[a.obs["barcode"], "cell_type"].to_numpy()
+        parts.append(pp.run_qc(a, pp.QCParams(doublet_method="none")).adata)
+    m = pp.merge_samples(parts)
+    return pp.preprocess(m, pp.PreprocessParams(n_top_genes=500, n_pcs=20))
+
+
+def _tcfg(**kw):
+    return replace(train_config_for("mae", FAST), **kw)
+
+
+@pytest.mark.parametrize("masker", ["random", "swap"])
+@pytest.mark.parametrize("loss", ["mse", "nb"])
+def test_mae_loss_falls_and_separates_types(adata, masker, loss):
+    module, hist, _, _ = pretrain(adata, model_config={"masker": masker, "loss": loss},
+                                  train_config=_tcfg(), progress=False)
+    assert hist[-1]["train_loss"] < 0.8 * hist[0]["train_loss"]
+    data, _ = build_cell_data(adata, module.spec)
+    z = embed_module(module, data)
+    single = ~adata.obs["truth"].str.contains(r"\+").to_numpy()
+    n = adata.obs["truth"][single].nunique()
+    pred = KMeans(n, n_init=10, random_state=0).fit_predict(z[single])
+    assert adjusted_rand_score(adata.obs["truth"][single], pred) > 0.5
+
+
+def test_programme_masker_reads_gmt(adata, tmp_path):
+    genes = list(module_genes := adata.var_names[adata.var["highly_variable"]])
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text("".join(f"SET{i}\tdesc\t" + "\t".join(genes[i::7][:20]) + "\n"
+                           for i in range(7)))
+    module, hist, _, _ = pretrain(adata, model_config={"masker": "programme", "gmt": str(gmt)},
+                                  train_config=_tcfg(max_epochs=3), progress=False)
+    assert len(module.extras["programmes"]) == 7
+    assert module.membership.shape == (7, len(module_genes))
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+
+
+def test_checkpoint_round_trip_same_embedding(adata, tmp_path):
+    module, hist, dhash, tr = pretrain(adata, train_config=_tcfg(max_epochs=2), progress=False)
+    data, _ = build_cell_data(adata, module.spec)
+    before = embed_module(module, data)
+    save_checkpoint(tmp_path / "ck", module, tr.config, history=hist, data_hash=dhash)
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert meta["family"] == "mae" and meta["spec"]["genes"] == list(module.spec.genes)
+    assert meta["data_hash"] == dhash and meta["seed"] == 0
+    assert (tmp_path / "ck" / "history.tsv").read_text().startswith("epoch\ttrain_loss")
+    loaded, ckpt = load_checkpoint(tmp_path / "ck")
+    np.testing.assert_array_equal(embed_module(loaded, data), before)
+    a = adata.copy()
+    key = embed(a, tmp_path / "ck")
+    np.testing.assert_array_equal(a.obsm[key], before)
+    assert a.uns["scssl_embed"][key]["gene_overlap"] == 1.0
+
+
+def test_same_seed_same_weights_and_resume_matches(adata, tmp_path):
+    cfg = _tcfg(max_epochs=5)
+    full, *_ = pretrain(adata, train_config=cfg, progress=False)
+    again, *_ = pretrain(adata, train_config=cfg, progress=False)
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+    work = tmp_path / "work"
+    _, _, _, tr = pretrain(adata, train_config=cfg, workdir=work, epochs=2, progress=False)
+    assert not tr.finished and (work / "resume" / "state.safetensors").is_file()
+    resumed, hist, _, tr2 = pretrain(adata, train_config=cfg, workdir=work, resume=True,
+                                     progress=False)
+    assert tr2.finished and len(hist) == 5
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_state(adata, tmp_path):
+    module, _, _, tr = pretrain(adata, train_config=_tcfg(max_epochs=1), workdir=tmp_path,
+                                progress=False)
+    data, _ = build_cell_data(adata, module.spec)
+    bad = data.X.copy()
+    bad.data[:] = np.nan
+    data.X = bad
+    trainer = Trainer(module, data, _tcfg(max_epochs=3), workdir=tmp_path, progress=False)
+    assert trainer.load_state()
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 2.*last good checkpoint"):
+        trainer.fit()
+    assert (tmp_path / "resume" / "state.safetensors").is_file()
+
+
+def test_corrupted_and_foreign_checkpoints_refused(adata, tmp_path):
+    module, hist, dhash, tr = pretrain(adata, train_config=_tcfg(max_epochs=1), progress=False)
+    ck = save_checkpoint(tmp_path / "ck", module, tr.config, history=hist, data_hash=dhash)
+    (ck / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(InputError, match="corrupted weights"):
+        load_checkpoint(ck)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "model.safetensors").write_bytes(b"")
+    (foreign / "config.json").write_text(json.dumps({"model": "scvi"}))
+    with pytest.raises(InputError, match="not an scssl checkpoint config"):
+        load_checkpoint(foreign)
+    with pytest.raises(InputError, match="not an scssl checkpoint"):
+        load_checkpoint(tmp_path / "nothing")
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    torch.save(module.state_dict(), pickled / "model.safetensors")
+    (pickled / "config.json").write_text((tmp_path / "ck" / "config.json").read_text()
+                                         if (tmp_path / "ck" / "config.json").exists() else "{}")
+    with pytest.raises(InputError):
+        load_checkpoint(pickled)
+
+
+def test_gene_mismatch_aligned_or_refused(adata, tmp_path):
+    module, hist, dhash, tr = pretrain(adata, train_config=_tcfg(max_epochs=1), progress=False)
+    ck = save_checkpoint(tmp_path / "ck", module, tr.config, history=hist, data_hash=dhash)
+    genes = list(module.spec.genes)
+    keep = [g for g in adata.var_names if g not in set(genes[:100])]
+    part = adata[:, keep].copy()  # 100 of the model's 500 genes missing
+    key = embed(part, ck, min_overlap=0.5)
+    assert part.uns["scssl_embed"][key]["gene_overlap"] == pytest.approx(0.8)
+    assert np.isfinite(part.obsm[key]).all()
+    few = adata[:, [g for g in adata.var_names if g not in set(genes[:400])]].copy()
+    with pytest.raises(InputError, match=r"only 20.0% of the checkpoint's 500 genes"):
+        embed(few, ck, min_overlap=0.5)
+    shuffled = adata[:, adata.var_names[::-1]].copy()  # same genes, other order
+    key = embed(shuffled, ck)
+    ref = adata.copy()
+    embed(ref, ck)
+    np.testing.assert_allclose(shuffled.obsm[key], ref.obsm[key], atol=1e-5)
