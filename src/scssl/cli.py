@@ -464,7 +464,7 @@ def simulate(
 def run(
     samplesheet: Path, outdir: Path, params_file: Path | None, seed: int, threads: int | None
 ) -> None:
-    """Run every step in order on one machine: ingest, qc, merge, preprocess."""
+    """Run every step in order on one machine: ingest, qc, merge, preprocess, pretrain, embed."""
     from .run import run_pipeline
 
     _threads(threads)

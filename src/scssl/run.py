@@ -6,6 +6,8 @@ Layout under ``outdir`` (mirrors the pipeline's publishDir rules)::
     qc/<sample>.h5ad  qc/<sample>_qc_summary.{tsv,json}  qc/<sample>_qc_mqc.tsv  qc/<sample>_qc.png
     merge/merged.h5ad
     preprocess/preprocessed.h5ad  preprocess/preprocessed_hvg.h5ad
+    pretrain/<family>/{model.safetensors,config.json,history.tsv,loss.png}
+    embed/embedded.h5ad           obsm['X_scssl_<family>'] added
     pipeline_info/params.json  pipeline_info/samplesheet.valid.csv  pipeline_info/versions.yml
 """
 
@@ -27,8 +29,11 @@ from .io.samplesheet import METADATA_COLUMNS, QC_OVERRIDE_COLUMNS, read_samplesh
 from .pp.preprocess import PreprocessParams
 from .pp.qc import QCParams
 from .pp.qc_filter import QCThresholds
+from .train.config import TrainConfig
 
 MERGE_PARAMS = {"batch_key": "batch", "join": "inner", "min_cells_gene": 3}
+TRAIN_PARAMS = ("max_epochs", "batch_size", "lr", "patience", "device")
+SSL_PARAMS = {"family": "mae", "model": {}, "min_overlap": 0.5}
 
 
 def _field_names(cls) -> set[str]:
@@ -54,6 +59,8 @@ def load_params(path: str | Path | None) -> dict[str, Any]:
         | _field_names(QCParams)
         | _field_names(PreprocessParams)
         | set(MERGE_PARAMS)
+        | set(TRAIN_PARAMS)
+        | set(SSL_PARAMS)
         | {"filter_mode", "keep_doublets", "raw", "seed"}
     ) - {"thresholds", "extra", "mode", "remove_doublets"}
     unknown = sorted(set(data) - known)
@@ -93,7 +100,8 @@ def run_pipeline(
     params_file: str | Path | None = None,
     seed: int = 0,
 ) -> Path:
-    """Validate the samplesheet and run ingest -> qc -> merge -> preprocess into ``outdir``."""
+    """Validate the samplesheet and run ingest -> qc -> merge -> preprocess -> pretrain ->
+    embed into ``outdir``."""
     sheet = read_samplesheet(samplesheet)
     opts = load_params(params_file)
     qc_params, pre_params, merge_kw = build_params(opts, seed)
@@ -126,6 +134,25 @@ def run_pipeline(
         out / "preprocess" / "preprocessed.h5ad",
         params=pre_params,
         hvg_output=out / "preprocess" / "preprocessed_hvg.h5ad",
+    )
+    family = opts.get("family", SSL_PARAMS["family"])
+    train = {k: opts[k] for k in TRAIN_PARAMS if k in opts}
+    train["seed"] = opts.get("seed", seed)
+    train["device"] = TrainConfig(device=train.get("device", "auto")).resolved_device()
+    ckpt = steps.pretrain(
+        final,
+        out / "pretrain" / family,
+        family=family,
+        model_config=opts.get("model", {}),
+        train_overrides=train,
+        batch_key=merge_kw["batch_key"],
+    )
+    final = steps.embed(
+        final,
+        ckpt,
+        out / "embed" / "embedded.h5ad",
+        min_overlap=opts.get("min_overlap", SSL_PARAMS["min_overlap"]),
+        device=train["device"],
     )
     write_text(info / "versions.yml", _versions())
     logger.info("scssl run finished: %s", json.dumps(str(final)))

@@ -55,6 +55,8 @@ def test_run_on_bundled_input(tmp_path):
     assert set(pre.obs["sample"]) == {"sim_1", "sim_2"}
     assert 450 < pre.n_obs < 600
     assert pre.obsm["protein_counts"].shape[1] == 10
+    emb = sc.read_h5ad(out / "embed" / "embedded.h5ad")
+    assert emb.obsm["X_scssl_mae"].shape == (pre.n_obs, 32)
 
 
 @pytest.mark.realdata
@@ -66,7 +68,7 @@ def test_kang_ctrl_stim_through_the_chain(cellranger, tmp_path):
         f"stim,{cellranger / 'kang2018_ifnb_stim'},b2,stim\n"
     )
     params = tmp_path / "params.yml"
-    params.write_text("n_top_genes: 1000\nmin_genes: 100\n")
+    params.write_text("n_top_genes: 1000\nmin_genes: 100\nmax_epochs: 3\n")
     out = tmp_path / "res"
     res = subprocess.run(
         [

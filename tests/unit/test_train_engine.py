@@ -42,8 +42,9 @@ def _tcfg(**kw):
 @pytest.mark.parametrize("masker", ["random", "swap"])
 @pytest.mark.parametrize("loss", ["mse", "nb"])
 def test_mae_loss_falls_and_separates_types(adata, masker, loss):
-    module, hist, _, _ = pretrain(adata, model_config={"masker": masker, "loss": loss},
-                                  train_config=_tcfg(), progress=False)
+    module, hist, _, _ = pretrain(
+        adata, model_config={"masker": masker, "loss": loss}, train_config=_tcfg(), progress=False
+    )
     assert hist[-1]["train_loss"] < 0.8 * hist[0]["train_loss"]
     data, _ = build_cell_data(adata, module.spec)
     z = embed_module(module, data)
@@ -56,10 +57,15 @@ def test_mae_loss_falls_and_separates_types(adata, masker, loss):
 def test_programme_masker_reads_gmt(adata, tmp_path):
     genes = list(module_genes := adata.var_names[adata.var["highly_variable"]])
     gmt = tmp_path / "sets.gmt"
-    gmt.write_text("".join(f"SET{i}\tdesc\t" + "\t".join(genes[i::7][:20]) + "\n"
-                           for i in range(7)))
-    module, hist, _, _ = pretrain(adata, model_config={"masker": "programme", "gmt": str(gmt)},
-                                  train_config=_tcfg(max_epochs=3), progress=False)
+    gmt.write_text(
+        "".join(f"SET{i}\tdesc\t" + "\t".join(genes[i::7][:20]) + "\n" for i in range(7))
+    )
+    module, hist, _, _ = pretrain(
+        adata,
+        model_config={"masker": "programme", "gmt": str(gmt)},
+        train_config=_tcfg(max_epochs=3),
+        progress=False,
+    )
     assert len(module.extras["programmes"]) == 7
     assert module.membership.shape == (7, len(module_genes))
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
@@ -74,7 +80,7 @@ def test_checkpoint_round_trip_same_embedding(adata, tmp_path):
     assert meta["family"] == "mae" and meta["spec"]["genes"] == list(module.spec.genes)
     assert meta["data_hash"] == dhash and meta["seed"] == 0
     assert (tmp_path / "ck" / "history.tsv").read_text().startswith("epoch\ttrain_loss")
-    loaded, ckpt = load_checkpoint(tmp_path / "ck")
+    loaded, _ckpt = load_checkpoint(tmp_path / "ck")
     np.testing.assert_array_equal(embed_module(loaded, data), before)
     a = adata.copy()
     key = embed(a, tmp_path / "ck")
@@ -91,16 +97,18 @@ def test_same_seed_same_weights_and_resume_matches(adata, tmp_path):
     work = tmp_path / "work"
     _, _, _, tr = pretrain(adata, train_config=cfg, workdir=work, epochs=2, progress=False)
     assert not tr.finished and (work / "resume" / "state.safetensors").is_file()
-    resumed, hist, _, tr2 = pretrain(adata, train_config=cfg, workdir=work, resume=True,
-                                     progress=False)
+    resumed, hist, _, tr2 = pretrain(
+        adata, train_config=cfg, workdir=work, resume=True, progress=False
+    )
     assert tr2.finished and len(hist) == 5
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_state(adata, tmp_path):
-    module, _, _, tr = pretrain(adata, train_config=_tcfg(max_epochs=1), workdir=tmp_path,
-                                progress=False)
+    module, _, _, _tr = pretrain(
+        adata, train_config=_tcfg(max_epochs=1), workdir=tmp_path, progress=False
+    )
     data, _ = build_cell_data(adata, module.spec)
     bad = data.X.copy()
     bad.data[:] = np.nan
@@ -129,8 +137,11 @@ def test_corrupted_and_foreign_checkpoints_refused(adata, tmp_path):
     pickled = tmp_path / "pickled"
     pickled.mkdir()
     torch.save(module.state_dict(), pickled / "model.safetensors")
-    (pickled / "config.json").write_text((tmp_path / "ck" / "config.json").read_text()
-                                         if (tmp_path / "ck" / "config.json").exists() else "{}")
+    (pickled / "config.json").write_text(
+        (tmp_path / "ck" / "config.json").read_text()
+        if (tmp_path / "ck" / "config.json").exists()
+        else "{}"
+    )
     with pytest.raises(InputError):
         load_checkpoint(pickled)
 

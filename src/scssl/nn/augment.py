@@ -44,12 +44,15 @@ def count_noise(x: torch.Tensor, dispersion: float, p: float = 1.0) -> torch.Ten
     """
     if p <= 0:
         return x
-    mu = torch.expm1(x.float()).clamp(min=0.0)
+    out = x.clone()
+    # sample only the nonzero entries of the chosen cells (zeros stay zero)
+    hit = (x > 0) & _chosen(x, p)
+    mu = torch.expm1(x[hit].float())
     if dispersion > 0:
         k = torch.full_like(mu, 1.0 / dispersion)
         mu = mu * torch.distributions.Gamma(k, k).sample()  # mean-1 gamma factor
-    noisy = torch.log1p(torch.poisson(mu)).to(x.dtype)
-    return torch.where(_chosen(x, p), noisy, x)
+    out[hit] = torch.log1p(torch.poisson(mu)).to(x.dtype)
+    return out
 
 
 def swap_genes(x: torch.Tensor, rate: float, p: float = 1.0) -> torch.Tensor:
@@ -57,8 +60,9 @@ def swap_genes(x: torch.Tensor, rate: float, p: float = 1.0) -> torch.Tensor:
     n_pairs = int(rate * x.shape[1] / 2)
     if p <= 0 or n_pairs == 0:
         return x
-    order = torch.rand(x.shape, device=x.device).argsort(dim=1)
-    a, b = order[:, :n_pairs], order[:, n_pairs : 2 * n_pairs]
+    # 2 * n_pairs distinct genes per cell: the positions of the largest uniform draws
+    order = torch.rand(x.shape, device=x.device).topk(2 * n_pairs, dim=1).indices
+    a, b = order[:, :n_pairs], order[:, n_pairs:]
     out = x.clone()
     out.scatter_(1, a, x.gather(1, b))
     out.scatter_(1, b, x.gather(1, a))

@@ -1,0 +1,99 @@
+"""Shared by the model benchmarks: machine description, versions, markdown section replacement."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shlex
+import sys
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOC_HEADER = (
+    "# Benchmarks\n\n"
+    "Timings and memory of scssl steps on synthetic data. Each section is written by a "
+    "script in `benchmarks/`; rerun it to refresh the figures.\n\n"
+)
+
+
+def version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def now() -> str:
+    return _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+
+def command_line() -> str:
+    """The command that ran this script, relative to the repository root when possible."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        script_s = str(script.relative_to(REPO))
+    except ValueError:
+        script_s = str(script)
+    return shlex.join(["python", script_s, *sys.argv[1:]])
+
+
+def machine(packages: tuple[str, ...], threads: int | None = None) -> str:
+    """One markdown line: cores, CPU, RAM, OS, Python and the given package versions."""
+    mem = cpu = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024**2:.1f} GiB RAM"
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:
+        ncpu = os.cpu_count()
+    used = f", {threads} threads used" if threads else ""
+    vers = ", ".join(f"{p} {version(p)}" for p in packages)
+    return (
+        f"**Machine**: {ncpu} CPU cores ({cpu or platform.processor()}){used}, {mem}, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}; {vers}."
+    )
+
+
+def replace_section(path: Path, title: str, section: str) -> None:
+    """Replace the ``## title`` section of ``path`` (up to the next ``## ``) or append it.
+
+    Written atomically; every other section is kept byte for byte.
+    """
+    from scssl._atomic import write_text
+
+    text = path.read_text() if path.exists() else DOC_HEADER
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == title), None)
+    block = section.rstrip("\n") + "\n"
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + block
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        rest = "".join(lines[end:])
+        new = "".join(lines[:start]) + block + ("\n" + rest if rest else "")
+    write_text(path, new)
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    """Markdown table lines; ``align`` is one char per column (l or r)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    sep = ["---:" if a == "r" else "---" for a in align]
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(sep) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out

@@ -1,0 +1,209 @@
+"""Benchmark: embedding quality of every model family on labelled real data, against PCA.
+
+For each dataset (``scssl.io.benchmark_data``) x each configuration (``_quality_configs``:
+every importable family with its defaults, plus variants, plus PCA), train with
+``scssl.tl.pretrain`` on the CPU (family train defaults, seed 0), embed every cell and score
+the embedding with KMeans and Leiden ARI / NMI (``_quality_score``). Families that do not
+import yet are skipped with a note.
+
+Each finished (dataset, config) pair is saved at once as its own JSON under
+``<out-json stem>_runs/``; a rerun skips pairs already saved with the same model and train
+config, so a crash loses at most the run in progress. At the end every saved result goes to
+``--out-json`` and the section ``## Embedding quality`` of ``--out-md`` is rewritten
+(``_quality_report``).
+
+Usage::
+
+    python benchmarks/quality.py                                  # everything
+    python benchmarks/quality.py --datasets pbmc4k_2170 --configs '^mae$'
+    python benchmarks/quality.py --render-only                    # markdown from saved runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+from _quality_configs import PCA, RunConfig, build_grid, resolved_config
+from _quality_md import REPO, command_line, machine, now, replace_section
+from _quality_report import SECTION, render
+from _quality_score import score
+
+from scssl._atomic import write_json
+from scssl.io.benchmark_data import DATASETS, load_benchmark
+from scssl.models import FAMILIES
+
+PACKAGES = ("scssl", "torch", "scanpy", "scikit-learn", "anndata", "leidenalg", "igraph")
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    p.add_argument(
+        "--configs", nargs="+", default=None, help="regexes on config names (PCA always runs)"
+    )
+    p.add_argument("--rerun", default=None, help="regex: redo matching configs even if saved")
+    p.add_argument("--gmt", default=None, help="GMT gene sets: adds mae masker=programme")
+    p.add_argument("--data-dir", default=None, help="default: $SCSSL_DATA_DIR or ../shared/data")
+    p.add_argument("--out-json", type=Path, default=REPO / "benchmarks/_scratch/quality.json")
+    p.add_argument("--out-md", default=str(REPO / "docs/benchmarks.md"), help="'none': skip")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--max-epochs", type=int, default=None, help="override (smoke tests only; saved)"
+    )
+    p.add_argument("--render-only", action="store_true")
+    return p.parse_args(argv)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", name)
+
+
+def _train_config(run: RunConfig, max_epochs: int | None) -> dict:
+    if run.family == PCA:
+        return {}
+    from scssl.tl.pretrain import train_config_for
+
+    over = {"seed": 0, "device": "cpu"}
+    if max_epochs is not None:
+        over["max_epochs"] = max_epochs
+    return asdict(train_config_for(run.family, over))
+
+
+def _key(run: RunConfig, tcfg: dict) -> dict:
+    return {
+        "model_config": resolved_config(run),
+        "use_protein": run.use_protein,
+        "train_config": tcfg,
+    }
+
+
+def _load_saved(path: Path, key: dict) -> dict | None:
+    if not path.is_file():
+        return None
+    rec = json.loads(path.read_text())
+    same = all(rec.get(k) == v for k, v in key.items())
+    return rec if same and rec.get("status") == "ok" else None
+
+
+def _run_one(adata, run: RunConfig, tcfg: dict) -> dict:
+    obs = adata.obs
+    if run.family == PCA:
+        emb, secs, n_ep = adata.obsm["X_pca"], 0.0, 0
+    else:
+        from scssl.tl.embed import embed_module
+        from scssl.tl.pretrain import pretrain
+        from scssl.train.config import TrainConfig
+
+        t0 = time.perf_counter()
+        module, history, _, trainer = pretrain(
+            adata,
+            family=run.family,
+            model_config=run.model_config,
+            train_config=TrainConfig(**tcfg),
+            use_protein=run.use_protein,
+            progress=False,
+        )
+        secs, n_ep = time.perf_counter() - t0, len(history)
+        emb = embed_module(module, trainer.data)
+    metrics = score(emb, obs["label"].to_numpy(), obs["scored"].to_numpy())
+    return {"metrics": metrics, "train_seconds": secs, "n_epochs": n_ep}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
+    logging.getLogger("scssl").setLevel(logging.WARNING)
+    runs_dir = args.out_json.parent / f"{args.out_json.stem}_runs"
+    grid, notes = build_grid(FAMILIES, gmt=args.gmt)
+    selected = [
+        r
+        for r in grid
+        if r.family == PCA
+        or args.configs is None
+        or any(re.search(c, r.name) for c in args.configs)
+    ]
+    results: list[dict] = []
+    t_all = time.perf_counter()
+    for ds in args.datasets:
+        adata = None
+        for order, run in enumerate(grid):
+            if not run.runs_on(ds):
+                continue
+            path = runs_dir / f"{ds}__{_slug(run.name)}.json"
+            tcfg = _train_config(run, args.max_epochs)
+            key = _key(run, tcfg)
+            redo = args.rerun is not None and re.search(args.rerun, run.name)
+            saved = None if redo else _load_saved(path, key)
+            if saved is not None or args.render_only or run not in selected:
+                if saved is not None:
+                    results.append({**saved, "order": order, "label": run.label})
+                continue
+            if adata is None:
+                t0 = time.perf_counter()
+                try:
+                    adata = load_benchmark(ds, args.data_dir)
+                except Exception as err:
+                    notes.append(f"{ds}: could not be loaded ({err}).")
+                    break
+                print(f"[{ds}] loaded {adata.shape} in {time.perf_counter() - t0:.0f}s", flush=True)
+            print(f"[{ds}] {run.name} ...", flush=True)
+            try:
+                out = _run_one(adata, run, tcfg)
+            except Exception as err:
+                traceback.print_exc()
+                notes.append(f"{ds} / {run.name}: failed ({type(err).__name__}: {err}).")
+                continue
+            rec = {
+                "dataset": ds,
+                "config": run.name,
+                "family": run.family,
+                "default": run.default,
+                "n_cells": int(adata.n_obs),
+                "n_scored": int(adata.obs["scored"].sum()),
+                "date": now(),
+                "status": "ok",
+                **key,
+                **out,
+            }
+            write_json(path, rec)
+            results.append({**rec, "order": order, "label": run.label})
+            m = out["metrics"]
+            print(
+                f"[{ds}] {run.name}: KMeans ARI {m['kmeans_ari']:.3f} NMI {m['kmeans_nmi']:.3f}"
+                f" | Leiden ARI {m['leiden_ari']:.3f} NMI {m['leiden_nmi']:.3f}"
+                f" | train {out['train_seconds']:.0f}s, {out['n_epochs']} epochs",
+                flush=True,
+            )
+    meta = {
+        "date": now(),
+        "command": command_line(),
+        "machine": machine(PACKAGES, args.threads),
+        "datasets": args.datasets,
+        "families": list(FAMILIES),
+        "notes": notes,
+        "wall_seconds": time.perf_counter() - t_all,
+    }
+    write_json(args.out_json, {"meta": meta, "results": results})
+    print(f"{len(results)} results -> {args.out_json} ({meta['wall_seconds']:.0f}s)")
+    for n in notes:
+        print("note:", n)
+    if args.out_md.lower() != "none":
+        replace_section(Path(args.out_md), SECTION, render(results, meta))
+        print(f"section '{SECTION}' -> {args.out_md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
