@@ -257,3 +257,35 @@ def test_meta_value_checked_against_schema(tmp_path):
         "ingest", "--input", folder, "--output", out, "--sample", "s1", "--meta", "max_pct_mt=140"
     )
     assert_fails(res, out, "--meta max_pct_mt=140")
+
+
+def test_embed_refuses_a_foreign_checkpoint(tmp_path, mixed_id_spaces):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "config.json").write_text('{"format": "something-else"}')
+    (ck / "model.safetensors").write_bytes(b"\x00" * 16)
+    out = tmp_path / "emb.h5ad"
+    res = scssl("embed", "--input", mixed_id_spaces[0], "--checkpoint", ck, "--output", out)
+    assert_fails(res, out, "not an scssl checkpoint config")
+
+
+def test_pretrain_refuses_unpreprocessed_input(tmp_path, mixed_id_spaces):
+    out = tmp_path / "ck"
+    res = scssl("pretrain", "--input", mixed_id_spaces[0], "--output", out, "--device", "cpu")
+    assert_fails(res, out, "no highly variable genes")
+
+
+def test_pretrain_unknown_hyperparameter(tmp_path, mixed_id_spaces):
+    out = tmp_path / "ck"
+    res = scssl(
+        "pretrain",
+        "--input",
+        mixed_id_spaces[0],
+        "--output",
+        out,
+        "--device",
+        "cpu",
+        "--set",
+        "maskr=swap",
+    )
+    assert_fails(res, out, "--family mae", "unknown MAEConfig option(s): ['maskr']")
