@@ -47,7 +47,7 @@ class ContrastiveConfig:
     proj_hidden: int = 128
     proj_dim: int = 64
     dropout: float = 0.0
-    temperature: float = 0.2
+    temperature: float = 0.5
     p_count: float = 0.0
     count_dispersion: float = 0.2
     p_swap: float = 0.0

@@ -89,16 +89,34 @@ class GenePatchTokenizer(nn.Module):
 
 
 class GenePatchHead(nn.Module):
-    """Per-gene readout of patch hidden states: ``x̂_g = h · u_g + c_g``."""
+    """Per-gene readout of patch hidden states: ``x̂_g = h · u_g + c_g``.
 
-    def __init__(self, n_genes: int, d_model: int) -> None:
+    ``genome`` order: every patch always holds the same genes, so all patches are read out by
+    one batched matmul with the patch-shaped ``u``. ``rank`` order: the ``u_g`` of each masked
+    patch's genes are gathered, then one batched matmul.
+    """
+
+    def __init__(self, tokenizer: GenePatchTokenizer) -> None:
         super().__init__()
-        self.out_emb = nn.Embedding(n_genes + 1, d_model)
-        nn.init.normal_(self.out_emb.weight, std=1.0 / math.sqrt(d_model))
-        self.out_bias = nn.Embedding(n_genes + 1, 1)
-        nn.init.zeros_(self.out_bias.weight)
+        n_genes, d_model = tokenizer.n_genes, tokenizer.pos_emb.shape[1]
+        self.order = tokenizer.order
+        self.out_emb = nn.Parameter(torch.randn(n_genes + 1, d_model) / math.sqrt(d_model))
+        self.out_bias = nn.Parameter(torch.zeros(n_genes + 1))
+        self.register_buffer("genome_index", tokenizer.genome_index.clone(), persistent=False)
 
-    def forward(self, h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """``h (cells, m, d)``, gene index ``(cells, m, patch_size)`` -> ``(cells, m, patch)``."""
-        u = self.out_emb(idx)
-        return (u * h.unsqueeze(-2)).sum(-1) + self.out_bias(idx).squeeze(-1)
+    def forward(self, h: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Predictions for the masked patches, ``(cells, n_masked, patch_size)``.
+
+        ``h``: ``(cells, n_patches, d)``; ``idx``: gene index ``(cells, n_patches, patch)``;
+        ``mask``: ``(cells, n_patches)``, the same number of True per cell.
+        """
+        b, n, p = idx.shape
+        m = int(mask[0].sum())
+        if self.order == "genome":
+            u = self.out_emb[self.genome_index].view(n, p, -1)
+            c = self.out_bias[self.genome_index].view(n, p)
+            return (torch.einsum("bnd,npd->bnp", h, u.to(h.dtype)) + c)[mask].view(b, m, p)
+        im = idx[mask].view(b, m, p)
+        u = F.embedding(im, self.out_emb).to(h.dtype)  # (cells, masked, patch, d)
+        pred = torch.matmul(u, h[mask].view(b, m, -1, 1)).squeeze(-1)
+        return pred + self.out_bias[im]
