@@ -26,10 +26,13 @@ PATH_IN = click.Path(exists=False, path_type=Path)
 
 
 def _threads(n: int | None) -> None:
+    """Limit BLAS/OpenMP and torch intra-op threads (Nextflow passes task.cpus)."""
     if n:
+        import torch
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(n)
+        torch.set_num_threads(n)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
