@@ -69,7 +69,9 @@ class SRSAVAEConfig:
             raise ValueError(f"attention must be one of {ATTENTION}, not {self.attention!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, not {self.likelihood!r}")
-        if not self.hidden or any(int(h) != h or h < 1 for h in self.hidden):
+        if not self.hidden or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden
+        ):
             raise ValueError(f"hidden must be one or more positive ints, not {self.hidden}")
         if self.n_latent < 1 or self.n_heads < 1 or self.n_tokens < 1 or self.n_reference < 1:
             raise ValueError("n_latent, n_heads, n_tokens and n_reference must be >= 1")
