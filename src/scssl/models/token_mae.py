@@ -36,12 +36,17 @@ POOLS = ("mean", "cls")
 
 @dataclass(frozen=True)
 class TokenMAEConfig:
-    """Hyperparameters of the gene-token masked autoencoder (saved with the weights)."""
+    """Hyperparameters of the gene-token masked autoencoder (saved with the weights).
+
+    Defaults checked once on 10x pbmc4k (2,170 cells, 2,000 HVGs, 5 labelled types), KMeans ARI
+    at k=5 (mean of 3 KMeans seeds, one training seed): transformer 0.51 (uniform) / 0.51 (mam),
+    ttt 0.47 / 0.52, PCA of the same HVGs 0.62; ``ttt_lr`` 1.0 gave ttt 0.25.
+    """
 
     mixer: str = "transformer"
     masking: str = "uniform"
     gene_order: str = "genome"
-    patch_size: int = 32
+    patch_size: int = 64
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 4
@@ -57,7 +62,7 @@ class TokenMAEConfig:
     mam_entropy: float = 0.01
     mam_weight: float = 1.0
     ttt_mini_batch: int = 16
-    ttt_lr: float = 1.0
+    ttt_lr: float = 0.1
 
     def __post_init__(self) -> None:
         for name, choices in (
@@ -93,8 +98,8 @@ class TokenMAEModule(SSLModule):
     """Gene-patch tokens (+ protein tokens) -> mixer -> per-gene readout of masked patches."""
 
     family = "token_mae"
-    # ~2,000 cells x 2,000 HVGs: about 10-30 s on 2 CPU cores with the default config
-    train_defaults: ClassVar[dict] = {"max_epochs": 20, "batch_size": 128, "lr": 2e-3}
+    # 2,170 cells x 2,000 HVGs (32 tokens): ~14 s of CPU time for the 15 epochs
+    train_defaults: ClassVar[dict] = {"max_epochs": 15, "batch_size": 128, "lr": 2e-3}
 
     def __init__(self, config: TokenMAEConfig, spec: DataSpec, extras: dict | None = None):
         super().__init__(config, spec, extras)
@@ -103,6 +108,11 @@ class TokenMAEModule(SSLModule):
             spec.n_genes, d, c.patch_size, order=c.gene_order, value_bias=c.value_bias
         )
         self.n_patches = self.tokenizer.n_patches
+        if self.n_patches < 2:
+            raise ValueError(
+                f"{spec.n_genes} genes make {self.n_patches} patch of {c.patch_size}; "
+                "masking needs at least 2: lower patch_size"
+            )
         self.n_mask = min(max(1, round(c.mask_ratio * self.n_patches)), self.n_patches - 1)
         self.n_proteins = spec.n_proteins if c.use_protein else 0
         if self.n_proteins:
@@ -135,7 +145,7 @@ class TokenMAEModule(SSLModule):
                 inner_lr=c.ttt_lr,
             )
         self.norm = nn.LayerNorm(d)
-        self.head = GenePatchHead(spec.n_genes, d)
+        self.head = GenePatchHead(self.tokenizer)
         self.masker = (
             MultinomialAttentionMasker(d, c.mam_queries, c.mam_mix) if c.masking == "mam" else None
         )
@@ -176,9 +186,8 @@ class TokenMAEModule(SSLModule):
         off = 1 if self.cls_token is not None else 0
         hg = h[:, off : off + self.n_patches]
 
-        m = self.n_mask
-        idx = gidx[mask].view(b, m, -1)
-        pred = self.head(hg[mask].view(b, m, -1), idx).float()
+        idx = gidx[mask].view(b, self.n_mask, -1)
+        pred = self.head(hg, gidx, mask, self.n_mask).float()
         target = torch.gather(F.pad(x, (0, 1)), 1, idx.view(b, -1)).view_as(pred)
         valid = (idx < self.spec.n_genes).float()
         err = ((pred - target) ** 2 * valid).sum(-1)  # (cells, masked patches)

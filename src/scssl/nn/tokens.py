@@ -10,7 +10,7 @@ with ``e_g`` the learned gene embedding, ``b_g`` an optional learned gene (value
 marks a gene's presence in the patch whatever its value, and ``p_n`` a learned position
 embedding (with ``rank`` order it embeds the expression rank of the patch). For
 ``patch_size <= d_model`` the map from a patch's values to ``Σ x_g e_g`` is a generic
-injective linear map, so patching shortens the sequence (2,000 genes / 32 = 63 tokens) without
+injective linear map, so patching shortens the sequence (2,000 genes / 64 = 32 tokens) without
 forcing information loss, and attention cost drops by ``patch_size²``.
 
 :class:`GenePatchHead` predicts the value of every gene of a patch from the patch's final
@@ -104,14 +104,15 @@ class GenePatchHead(nn.Module):
         self.out_bias = nn.Parameter(torch.zeros(n_genes + 1))
         self.register_buffer("genome_index", tokenizer.genome_index.clone(), persistent=False)
 
-    def forward(self, h: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Predictions for the masked patches, ``(cells, n_masked, patch_size)``.
+    def forward(
+        self, h: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor, m: int
+    ) -> torch.Tensor:
+        """Predictions for the masked patches, ``(cells, m, patch_size)``.
 
         ``h``: ``(cells, n_patches, d)``; ``idx``: gene index ``(cells, n_patches, patch)``;
-        ``mask``: ``(cells, n_patches)``, the same number of True per cell.
+        ``mask``: ``(cells, n_patches)``, exactly ``m`` True per cell.
         """
         b, n, p = idx.shape
-        m = int(mask[0].sum())
         if self.order == "genome":
             u = self.out_emb[self.genome_index].view(n, p, -1)
             c = self.out_bias[self.genome_index].view(n, p)

@@ -84,7 +84,7 @@ class TTTLinear(nn.Module):
         n_heads: int,
         *,
         mini_batch: int = 16,
-        inner_lr: float = 1.0,
+        inner_lr: float = 0.1,
         reverse: bool = False,
     ) -> None:
         super().__init__()
@@ -137,7 +137,7 @@ class TTTBlock(nn.Module):
         ff_mult: int = 2,
         dropout: float = 0.0,
         mini_batch: int = 16,
-        inner_lr: float = 1.0,
+        inner_lr: float = 0.1,
         reverse: bool = False,
     ) -> None:
         super().__init__()
