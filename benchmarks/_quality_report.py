@@ -140,6 +140,14 @@ def render(results: list[dict], meta: dict) -> str:
         meta["machine"],
         "",
     ]
+    loads = [r["load_avg_1min"] for r in results if "load_avg_1min" in r]
+    if loads:
+        lines += [
+            f"`train s` is wall time (training only; 1-minute load average {min(loads):.1f}–"
+            f"{max(loads):.1f} when runs ended: other processes shared the machine, so times "
+            "are upper bounds).",
+            "",
+        ]
     for ds in meta["datasets"]:
         if ds not in by:
             continue

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 "n_scored": int(adata.obs["scored"].sum()),
                 "date": now(),
                 "status": "ok",
+                "load_avg_1min": os.getloadavg()[0],
                 **key,
                 **out,
             }

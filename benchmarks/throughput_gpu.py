@@ -172,6 +172,8 @@ def render(res: dict) -> str:
         )
     best = max((r["cells_per_s"] for r in res["runs"] if r["family"] == "mae"), default=None)
     verdict = "–" if best is None else ("PASS" if best >= TARGET else "FAIL")
+    if res["device_name"] == "CPU":
+        verdict = "not applicable (CPU functional check)"
     lines = [
         SECTION,
         "",
