@@ -61,20 +61,22 @@ class CellData:
     def n_genes(self) -> int:
         return self.X.shape[1]
 
-    def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
-        """The tensors of cells ``idx`` (one indexing call per matrix), on ``self.device``."""
+    def batch(self, idx: np.ndarray, keys: frozenset[str] | None = None) -> dict[str, torch.Tensor]:
+        """The tensors of cells ``idx`` (one indexing call per matrix), on ``self.device``.
+
+        ``keys`` limits the matrices densified to those a module reads (default: all).
+        """
+        want = [k for k in (X, COUNTS) if keys is None or k in keys]
         if self.resident:
             t = torch.as_tensor(idx, device=self.device)
-            out = {X: self._dense[X][t], COUNTS: self._dense[COUNTS][t]}
+            out = {k: self._dense[k][t] for k in want}
         else:
             order = np.argsort(idx, kind="stable")
             srt = idx[order]
             inv = np.empty_like(order)
             inv[order] = np.arange(len(order))
-            out = {
-                X: torch.as_tensor(self.X[srt].toarray()[inv]),
-                COUNTS: torch.as_tensor(self.counts[srt].toarray()[inv]),
-            }
+            mats = {X: self.X, COUNTS: self.counts}
+            out = {k: torch.as_tensor(mats[k][srt].toarray()[inv]) for k in want}
             t = torch.as_tensor(idx)
         out[LIBRARY] = self.library[t]
         out[BATCH] = self.batch_codes[t]

@@ -37,6 +37,10 @@ class SSLModule(nn.Module):
         """Data-derived, JSON-able construction arguments (saved in the checkpoint)."""
         return {}
 
+    def input_keys(self) -> frozenset[str] | None:
+        """The batch keys this module reads (None: all); lets the loader skip the rest."""
+        return None
+
     def loss(self, batch: dict[str, torch.Tensor], *, progress: float = 1.0) -> LossOutput:
         """Loss of one minibatch; ``progress`` in [0, 1] is the share of training done."""
         raise NotImplementedError

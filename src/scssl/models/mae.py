@@ -103,6 +103,9 @@ class MAEModule(SSLModule):
         x_in = swap_corrupt(x, mask) if c.masker == "swap" else x.masked_fill(mask, 0.0)
         return x_in, mask
 
+    def input_keys(self) -> frozenset[str] | None:
+        return frozenset({X}) if self.config.loss == "mse" else frozenset({X, COUNTS})
+
     def _genes_for_loss(self, n_genes: int, device: torch.device) -> torch.Tensor | None:
         """A random subset of gene columns scored this step (None: all).
 

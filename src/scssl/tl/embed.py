@@ -21,7 +21,7 @@ def embed_module(module: SSLModule, data, *, batch_size: int = 1024) -> np.ndarr
     with torch.no_grad():
         for start in range(0, data.n_cells, batch_size):
             idx = np.arange(start, min(start + batch_size, data.n_cells))
-            out.append(module.embed(data.batch(idx)).float().cpu().numpy())
+            out.append(module.embed(data.batch(idx, module.input_keys())).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 

@@ -72,8 +72,9 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(len(self.train_idx) / config.batch_size))
         total = config.max_epochs * self.steps_per_epoch
         torch.manual_seed(config.seed)
+        # fused AdamW: one kernel for all parameters, several times faster than the default
         self.opt = torch.optim.AdamW(
-            module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            module.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
         )
         warmup = max(1, int(config.warmup_frac * total))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(total, warmup))
@@ -97,7 +98,7 @@ class Trainer:
         total, n = 0.0, 0
         with torch.no_grad(), self._autocast():
             for idx in _batches(self.val_idx, self.config.batch_size, None):
-                out = self.module.loss(self.data.batch(idx), progress=1.0)
+                out = self.module.loss(self.data.batch(idx, self.module.input_keys()), progress=1.0)
                 total += float(out.loss) * len(idx)
                 n += len(idx)
         return total / n
@@ -124,7 +125,7 @@ class Trainer:
             sums: dict[str, float] = {}
             n_seen = 0
             for step, idx in enumerate(_batches(self.train_idx, cfg.batch_size, rng)):
-                batch = self.data.batch(idx)
+                batch = self.data.batch(idx, self.module.input_keys())
                 progress = (e * self.steps_per_epoch + step) / self.total_steps
                 with self._autocast():
                     out = self.module.loss(batch, progress=progress)
