@@ -20,7 +20,7 @@ from scssl.models import FAMILIES, config_from_dict, config_to_dict, get_family
 
 PCA = "pca"
 PROTEIN_DATASETS = ("cbmc",)
-PROTEIN_FAMILIES = ("srsa_vae", "token_mae")
+PROTEIN_FAMILIES = ("mae", "srsa_vae", "token_mae")
 # family -> axes; an axis is (values, hinted field names)
 AXES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "mae": [(("random", "swap"), ("masker",)), (("mse", "nb"), ("loss",))],

@@ -4,7 +4,9 @@ Maskers: ``random`` (Bernoulli), ``programme`` (whole gene sets from a GMT file 
 together; a transcription-factor -> targets GMT gives the TF-target variant) and ``swap``
 (scMAE, Fang et al. 2024: masked entries take the same gene's value from another cell, and a
 head predicts which entries were swapped). Losses: MSE on masked entries (plus a small weight
-on the visible ones) or a negative binomial likelihood of the raw counts.
+on the visible ones) or a negative binomial likelihood of the raw counts. With proteins in
+the data spec (CITE-seq), the CLR values join the encoder input, are masked at the same rate
+and reconstructed by their own head (weight ``protein_weight``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.dataset import COUNTS, X
+from ..data.dataset import COUNTS, PROTEIN, X
 from ..data.spec import DataSpec
 from ..nn.likelihoods import nb_log_prob
 from ..nn.masking import programme_mask, random_mask, swap_corrupt
@@ -40,6 +42,7 @@ class MAEConfig:
     visible_weight: float = 0.1
     mask_head_weight: float = 0.5
     loss_genes: float = 0.25
+    protein_weight: float = 1.0
     gmt: str = ""
 
     def __post_init__(self) -> None:
@@ -72,7 +75,8 @@ class MAEModule(SSLModule):
     def __init__(self, config: MAEConfig, spec: DataSpec, extras: dict | None = None):
         super().__init__(config, spec, extras)
         g = spec.n_genes
-        self.encoder = mlp(g, config.hidden, config.n_latent, dropout=config.dropout)
+        self.n_prot = spec.n_proteins
+        self.encoder = mlp(g + self.n_prot, config.hidden, config.n_latent, dropout=config.dropout)
         width = config.hidden[0]
         self.decoder = mlp(
             config.n_latent,
@@ -82,6 +86,8 @@ class MAEModule(SSLModule):
             last_activation=True,
         )
         self.recon_out = nn.Linear(width, g)
+        if self.n_prot:
+            self.protein_out = nn.Linear(width, self.n_prot)
         if config.masker == "swap":
             self.mask_out = nn.Linear(width, g)
         if config.loss == "nb":
@@ -104,7 +110,11 @@ class MAEModule(SSLModule):
         return x_in, mask
 
     def input_keys(self) -> frozenset[str] | None:
-        return frozenset({X}) if self.config.loss == "mse" else frozenset({X, COUNTS})
+        keys = {X} if self.config.loss == "mse" else {X, COUNTS}
+        return frozenset(keys | ({PROTEIN} if self.n_prot else set()))
+
+    def _inputs(self, batch: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, batch[PROTEIN]], dim=1) if self.n_prot else x
 
     def _genes_for_loss(self, n_genes: int, device: torch.device) -> torch.Tensor | None:
         """A random subset of gene columns scored this step (None: all).
@@ -127,7 +137,12 @@ class MAEModule(SSLModule):
         c = self.config
         x = batch[X]
         x_in, mask = self.corrupt(x)
-        h = self.decoder(self.encoder(x_in))
+        if self.n_prot:
+            p = batch[PROTEIN]
+            p_mask = random_mask(p, c.mask_rate)
+            h = self.decoder(self.encoder(torch.cat([x_in, p.masked_fill(p_mask, 0.0)], 1)))
+        else:
+            h = self.decoder(self.encoder(x_in))
         cols = self._genes_for_loss(x.shape[1], x.device)
         target = x if cols is None else x[:, cols]
         m = (mask if cols is None else mask[:, cols]).float()
@@ -148,6 +163,12 @@ class MAEModule(SSLModule):
             weight = m + c.visible_weight * (1 - m)
             total = (nll * weight).sum() / x.shape[0] / x.shape[1]
             parts["nb_nll"] = total
+        if self.n_prot:
+            pm = p_mask.float()
+            perr = (self.protein_out(h).float() - p) ** 2
+            p_loss = (perr * (pm + c.visible_weight * (1 - pm))).mean()
+            parts["protein"] = p_loss
+            total = total + c.protein_weight * p_loss
         if c.masker == "swap":
             swapped = mask & (x_in != x)
             swapped = swapped if cols is None else swapped[:, cols]
@@ -158,4 +179,4 @@ class MAEModule(SSLModule):
         return LossOutput(total, parts)
 
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.encoder(batch[X])
+        return self.encoder(self._inputs(batch, batch[X]))
