@@ -163,3 +163,20 @@ def test_gene_mismatch_aligned_or_refused(adata, tmp_path):
     ref = adata.copy()
     embed(ref, ck)
     np.testing.assert_allclose(shuffled.obsm[key], ref.obsm[key], atol=1e-5)
+
+
+def test_standardized_input_survives_checkpoint(adata, tmp_path):
+    module, hist, dhash, tr = pretrain(
+        adata,
+        model_config={"standardize": True},
+        train_config=_tcfg(max_epochs=2),
+        progress=False,
+    )
+    assert len(module.extras["gene_std"]) == module.spec.n_genes
+    data, _ = build_cell_data(adata, module.spec)
+    x = data.batch(np.arange(adata.n_obs))["x"]
+    z = (x - module.gene_mean) / module.gene_std
+    np.testing.assert_allclose(z.mean(0).numpy(), 0, atol=1e-3)
+    ck = save_checkpoint(tmp_path / "ck", module, tr.config, history=hist, data_hash=dhash)
+    loaded, _ = load_checkpoint(ck)
+    np.testing.assert_array_equal(embed_module(loaded, data), embed_module(module, data))

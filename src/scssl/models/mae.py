@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,6 +44,7 @@ class MAEConfig:
     mask_head_weight: float = 0.5
     loss_genes: float = 0.25
     protein_weight: float = 1.0
+    standardize: bool = False
     gmt: str = ""
 
     def __post_init__(self) -> None:
@@ -66,11 +68,20 @@ class MAEModule(SSLModule):
 
     @classmethod
     def build_extras(cls, config: MAEConfig, spec: DataSpec, adata) -> dict:
-        if config.masker != "programme":
-            return {}
-        from ..io.gmt import programme_indices, read_gmt
+        extras: dict = {}
+        if config.standardize:
+            from ..data.prepare import build_cell_data
 
-        return {"programmes": programme_indices(read_gmt(config.gmt), list(spec.genes))}
+            X = build_cell_data(adata, spec)[0].X
+            mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+            sq = np.asarray(X.multiply(X).mean(axis=0), dtype=np.float64).ravel()
+            extras["gene_mean"] = mean.tolist()
+            extras["gene_std"] = np.sqrt(np.maximum(sq - mean**2, 1e-6)).tolist()
+        if config.masker == "programme":
+            from ..io.gmt import programme_indices, read_gmt
+
+            extras["programmes"] = programme_indices(read_gmt(config.gmt), list(spec.genes))
+        return extras
 
     def __init__(self, config: MAEConfig, spec: DataSpec, extras: dict | None = None):
         super().__init__(config, spec, extras)
@@ -99,6 +110,18 @@ class MAEModule(SSLModule):
             for i, idx in enumerate(sets):
                 membership[i, idx] = 1.0
         self.register_buffer("membership", membership, persistent=False)
+        ex = extras or {}
+        mean = torch.tensor(ex.get("gene_mean", [0.0] * g), dtype=torch.float32)
+        std = torch.tensor(ex.get("gene_std", [1.0] * g), dtype=torch.float32)
+        self.register_buffer("gene_mean", mean, persistent=False)
+        self.register_buffer("gene_std", std, persistent=False)
+
+    def _x(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Log-normalized input, z-scored per gene (clipped at 10) when ``standardize``."""
+        x = batch[X]
+        if not self.config.standardize:
+            return x
+        return ((x - self.gene_mean) / self.gene_std).clamp(-10.0, 10.0)
 
     def corrupt(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
@@ -135,7 +158,7 @@ class MAEModule(SSLModule):
 
     def loss(self, batch: dict[str, torch.Tensor], *, progress: float = 1.0) -> LossOutput:
         c = self.config
-        x = batch[X]
+        x = self._x(batch)
         x_in, mask = self.corrupt(x)
         if self.n_prot:
             p = batch[PROTEIN]
@@ -179,4 +202,4 @@ class MAEModule(SSLModule):
         return LossOutput(total, parts)
 
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.encoder(self._inputs(batch, batch[X]))
+        return self.encoder(self._inputs(batch, self._x(batch)))
