@@ -38,7 +38,7 @@ class MAEConfig:
     n_latent: int = 32
     dropout: float = 0.1
     masker: str = "swap"
-    mask_rate: float = 0.3
+    mask_rate: float = 0.5
     loss: str = "mse"
     visible_weight: float = 0.1
     mask_head_weight: float = 0.5
