@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from ._cli_common import PATH_IN, _threads
 from ._errors import ScsslError
 from ._log import configure
 from .pp.preprocess import PreprocessParams
@@ -22,17 +23,6 @@ from .pp.qc_filter import QCThresholds
 _T = QCThresholds()
 _Q = QCParams()
 _P = PreprocessParams()
-PATH_IN = click.Path(exists=False, path_type=Path)
-
-
-def _threads(n: int | None) -> None:
-    """Limit BLAS/OpenMP and torch intra-op threads (Nextflow passes task.cpus)."""
-    if n:
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n)
-        torch.set_num_threads(n)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -276,151 +266,6 @@ def preprocess(
     steps.preprocess(input_, output, params=params, hvg_output=hvg_output)
 
 
-def _parse_set(items: tuple[str, ...], flag: str) -> dict[str, object]:
-    import yaml
-
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=flag)
-        out[key.replace("-", "_")] = yaml.safe_load(value) if value else ""
-    return out
-
-
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise click.BadParameter("CUDA is not available on this machine", param_hint="--device")
-    return device
-
-
-DEVICE = click.Choice(["auto", "cpu", "cuda"])
-
-
-@cli.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Preprocessed .h5ad.")
-@click.option("--output", required=True, type=PATH_IN, help="Checkpoint folder to write.")
-@click.option(
-    "--family",
-    type=click.Choice(["mae", "contrastive", "srsa_vae", "token_mae"]),
-    default="mae",
-    help="Model family.",
-)
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Model hyperparameter of the family's Config (e.g. masker=swap); repeatable.",
-)
-@click.option(
-    "--gmt",
-    type=PATH_IN,
-    default=None,
-    help="Gene sets for mae masker=programme (GMT; TF->targets for the TF variant).",
-)
-@click.option("--max-epochs", type=int, default=None, help="[default: the family's]")
-@click.option("--batch-size", type=int, default=None, help="[default: the family's]")
-@click.option("--lr", type=float, default=None, help="[default: the family's]")
-@click.option("--patience", type=int, default=None, help="Early-stopping patience (epochs).")
-@click.option(
-    "--epochs",
-    type=int,
-    default=None,
-    help="Stop after this many epochs now; continue later with --resume.",
-)
-@click.option("--resume", is_flag=True, help="Continue from <output>.partial/.")
-@click.option("--batch-key", default="batch", help="obs column used as batch covariate.")
-@click.option("--no-protein", is_flag=True, help="Ignore obsm['protein_clr'].")
-@click.option("--resident", is_flag=True, help="Keep the HVG matrix on the device (GPU).")
-@click.option("--no-bf16", is_flag=True, help="Train in float32 on the GPU.")
-@click.option("--device", type=DEVICE, default="auto")
-@click.option("--seed", type=int, default=0)
-@click.option("--threads", type=int, default=None)
-def pretrain(
-    input_: Path,
-    output: Path,
-    family: str,
-    sets: tuple[str, ...],
-    gmt: Path | None,
-    max_epochs,
-    batch_size,
-    lr,
-    patience,
-    epochs,
-    resume: bool,
-    batch_key: str,
-    no_protein: bool,
-    resident: bool,
-    no_bf16: bool,
-    device: str,
-    seed: int,
-    threads: int | None,
-) -> None:
-    """Pretrain a self-supervised model family on the HVGs; write a safetensors checkpoint."""
-    from . import steps
-
-    _threads(threads)
-    model_config = _parse_set(sets, "--set")
-    if gmt is not None:
-        model_config["gmt"] = str(gmt)
-    train = {
-        k: v
-        for k, v in {
-            "max_epochs": max_epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "patience": patience,
-        }.items()
-        if v is not None
-    }
-    train.update(seed=seed, device=_device(device), resident=resident, bf16=not no_bf16)
-    done = steps.pretrain(
-        input_,
-        output,
-        family=family,
-        model_config=model_config,
-        train_overrides=train,
-        batch_key=batch_key or None,
-        use_protein=not no_protein,
-        resume=resume,
-        epochs=epochs,
-    )
-    if done is None:
-        click.echo(f"stopped after --epochs {epochs}; continue with --resume", err=True)
-
-
-@cli.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Preprocessed .h5ad.")
-@click.option("--checkpoint", required=True, type=PATH_IN, help="Folder from scssl pretrain.")
-@click.option("--output", required=True, type=PATH_IN, help="Output .h5ad.")
-@click.option(
-    "--min-overlap",
-    type=float,
-    default=0.5,
-    help="Refuse when fewer of the checkpoint's genes are found in the data.",
-)
-@click.option("--device", type=DEVICE, default="auto")
-@click.option("--threads", type=int, default=None)
-def embed(
-    input_: Path,
-    checkpoint: Path,
-    output: Path,
-    min_overlap: float,
-    device: str,
-    threads: int | None,
-) -> None:
-    """Embed cells with a checkpoint into obsm['X_scssl_<family>']."""
-    from . import steps
-
-    _threads(threads)
-    steps.embed(input_, checkpoint, output, min_overlap=min_overlap, device=_device(device))
-
-
 @cli.command()
 @click.option("--output", required=True, type=PATH_IN, help="Folder to write samples into.")
 @click.option("--n-samples", type=int, default=3)
@@ -472,6 +317,16 @@ def run(
 
     _threads(threads)
     run_pipeline(samplesheet, outdir, params_file=params_file, seed=seed)
+
+
+def _register_model_commands() -> None:
+    from .cli_models import embed, pretrain
+
+    cli.add_command(pretrain)
+    cli.add_command(embed)
+
+
+_register_model_commands()
 
 
 def main() -> None:

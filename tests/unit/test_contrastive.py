@@ -25,15 +25,6 @@ FAST = TrainConfig(max_epochs=8, batch_size=128, lr=2e-3, patience=100, seed=0)
 SMALL = {"hidden": [128], "n_latent": 16, "proj_hidden": 64, "proj_dim": 32, "queue_size": 256}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matrices: one thread avoids oversubscribing a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def sim_adata(tmp_path_factory):
     """One simulated sample: 500 singlets of 5 types, 300 HVGs, log-normalized."""

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from scssl import pp
 from scssl.data.prepare import build_cell_data
@@ -22,14 +21,6 @@ def adata(sim_dir):
     a = read_sample(sim_dir / "sim_3" / "outs", sample="sim_3")
     a = pp.run_qc(a, pp.QCParams(doublet_method="none")).adata
     return pp.preprocess(pp.merge_samples([a]), pp.PreprocessParams(n_top_genes=300, n_pcs=10))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -18,15 +18,6 @@ from scssl.train.trainer import Trainer
 N_CELLS, N_GENES, N_PROT = 300, 200, 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscription on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _data(protein: bool, seed: int = 0) -> tuple[CellData, DataSpec]:
     """Three cell types with distinct NB expression profiles, two batches, optional proteins."""
     rng = np.random.default_rng(seed)

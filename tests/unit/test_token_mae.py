@@ -20,15 +20,6 @@ N_GENES, N_PROT = 120, 6
 SMALL = {"d_model": 32, "n_heads": 2, "patch_size": 8, "ttt_mini_batch": 4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is as fast, and immune to busy neighbour processes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _spec(n_prot: int = 0) -> DataSpec:
     genes = tuple(f"g{i}" for i in range(N_GENES))
     return DataSpec(genes=genes, gene_ids=genes, proteins=tuple(f"p{i}" for i in range(n_prot)))
