@@ -39,13 +39,13 @@ def command_line() -> str:
     return shlex.join(["python", script_s, *sys.argv[1:]])
 
 
-def machine(packages: tuple[str, ...], threads: int | None = None) -> str:
-    """One markdown line: cores, CPU, RAM, OS, Python and the given package versions."""
-    mem = cpu = ""
+def machine_facts(packages: tuple[str, ...]) -> dict:
+    """Cores, CPU model, RAM, OS, Python and the given package versions of this machine."""
+    ram = cpu = ""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
-                mem = f"{int(line.split()[1]) / 1024**2:.1f} GiB RAM"
+                ram = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
@@ -56,11 +56,24 @@ def machine(packages: tuple[str, ...], threads: int | None = None) -> str:
         ncpu = len(os.sched_getaffinity(0))
     except AttributeError:
         ncpu = os.cpu_count()
+    return {
+        "nproc": ncpu,
+        "cpu": cpu or platform.processor(),
+        "ram": ram,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "versions": {p: version(p) for p in packages},
+    }
+
+
+def machine(packages: tuple[str, ...], threads: int | None = None) -> str:
+    """One markdown line: cores, CPU, RAM, OS, Python and the given package versions."""
+    m = machine_facts(packages)
     used = f", {threads} threads used" if threads else ""
-    vers = ", ".join(f"{p} {version(p)}" for p in packages)
+    vers = ", ".join(f"{p} {v}" for p, v in m["versions"].items())
     return (
-        f"**Machine**: {ncpu} CPU cores ({cpu or platform.processor()}){used}, {mem}, "
-        f"{platform.system()} {platform.release()}; Python {platform.python_version()}; {vers}."
+        f"**Machine**: {m['nproc']} CPU cores ({m['cpu']}){used}, {m['ram']} RAM, "
+        f"{m['os']}; Python {m['python']}; {vers}."
     )
 
 

@@ -3,50 +3,18 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import platform
 import shlex
-from importlib import metadata
 from pathlib import Path
+
+from _quality_md import machine_facts
 
 SECTION = "## QC + normalize + HVG at 200k cells"
 LIMIT = 2.5
 GIB = 1024**3
 
 
-def _version(pkg: str) -> str:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine() -> dict:
-    mem = cpu = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        ncpu = len(os.sched_getaffinity(0))
-    except AttributeError:
-        ncpu = os.cpu_count()
-    return {
-        "nproc": ncpu,
-        "cpu": cpu or platform.processor(),
-        "ram": mem,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "versions": {
-            p: _version(p) for p in ("scssl", "anndata", "scanpy", "numpy", "scipy", "h5py")
-        },
-    }
+    return machine_facts(("scssl", "anndata", "scanpy", "numpy", "scipy", "h5py"))
 
 
 def gb(b: float) -> str:
