@@ -77,6 +77,11 @@ def machine(packages: tuple[str, ...], threads: int | None = None) -> str:
     )
 
 
+def reproduce(command: str) -> list[str]:
+    """The closing 'To reproduce' block of a section, as markdown lines."""
+    return ["To reproduce:", "", "```sh", command, "```", ""]
+
+
 def replace_section(path: Path, title: str, section: str) -> None:
     """Replace the ``## title`` section of ``path`` (up to the next ``## ``) or append it.
 

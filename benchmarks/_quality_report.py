@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from _quality_md import fmt, table
+from _quality_md import fmt, reproduce, table
 
 SECTION = "## Embedding quality"
 BEATS = 0.03  # a family "beats PCA" on a dataset when its KMeans ARI is this much higher
@@ -170,5 +170,5 @@ def render(results: list[dict], meta: dict) -> str:
         lines += ["CBMC, RNA alone vs RNA + the 10 CLR-normalised ADTs:", "", *prot, ""]
     if meta.get("notes"):
         lines += ["Not run:", "", *(f"- {n}" for n in meta["notes"]), ""]
-    lines += ["To reproduce:", "", "```sh", meta["command"], "```", ""]
+    lines += reproduce(meta["command"])
     return "\n".join(lines)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
-from _quality_md import REPO, command_line, machine, now, replace_section, table, version
+from _quality_md import REPO, command_line, machine, now, replace_section, reproduce, table, version
 from _quality_synth import synthetic_counts
 
 from scssl._atomic import write_json
@@ -220,12 +220,7 @@ def render(res: dict) -> str:
         "a busy machine slows every model several-fold, so compare the ratios, not the "
         "absolute rates).",
         "",
-        "To reproduce:",
-        "",
-        "```sh",
-        res["command"],
-        "```",
-        "",
+        *reproduce(res["command"]),
     ]
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _quality_md import REPO, command_line, now, replace_section, table, version
+from _quality_md import REPO, command_line, now, replace_section, reproduce, table, version
 
 from scssl._atomic import write_json
 from scssl.data.dataset import BATCH, COUNTS, LIBRARY, CellData, X
@@ -188,12 +188,7 @@ def render(res: dict) -> str:
         f"Target `mae` ≥ {TARGET:,} cells/s: **{verdict}**"
         + (f" (best {best:,.0f})." if best else "."),
         "",
-        "To reproduce:",
-        "",
-        "```sh",
-        res["command"],
-        "```",
-        "",
+        *reproduce(res["command"]),
     ]
     return "\n".join(lines)
 
