@@ -16,6 +16,12 @@ from ..conftest import REPO
 BUNDLED = REPO / "assets" / "test_data"
 
 
+def scssl_run(*args) -> subprocess.CompletedProcess:
+    """``scssl run`` in a fresh interpreter, as a user would call it."""
+    cmd = [sys.executable, "-m", "scssl.cli", "run", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
 def test_bundled_test_data_is_the_seeded_simulation(tmp_path):
     simulate(tmp_path, n_samples=2, n_cells=300, n_genes=1500, n_proteins=10, seed=0)
     for f in sorted(BUNDLED.rglob("*")):
@@ -25,20 +31,7 @@ def test_bundled_test_data_is_the_seeded_simulation(tmp_path):
 
 def test_run_on_bundled_input(tmp_path):
     out = tmp_path / "results"
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scssl.cli",
-            "run",
-            "--samplesheet",
-            BUNDLED / "samplesheet.csv",
-            "--outdir",
-            out,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = scssl_run("--samplesheet", BUNDLED / "samplesheet.csv", "--outdir", out)
     assert res.returncode == 0, res.stderr
     for rel in (
         "ingest/sim_1.h5ad",
@@ -70,22 +63,7 @@ def test_kang_ctrl_stim_through_the_chain(cellranger, tmp_path):
     params = tmp_path / "params.yml"
     params.write_text("n_top_genes: 1000\nmin_genes: 100\nmax_epochs: 3\n")
     out = tmp_path / "res"
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scssl.cli",
-            "run",
-            "--samplesheet",
-            sheet,
-            "--outdir",
-            out,
-            "--params-file",
-            params,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = scssl_run("--samplesheet", sheet, "--outdir", out, "--params-file", params)
     assert res.returncode == 0, res.stderr
     pre = sc.read_h5ad(out / "preprocess" / "preprocessed.h5ad")
     assert set(pre.obs["condition"]) == {"ctrl", "stim"}
