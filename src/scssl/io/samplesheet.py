@@ -1,7 +1,9 @@
 """Read and validate the CSV samplesheet against ``scssl/assets/schema_input.json``.
 
-The schema is the one nf-schema's ``samplesheetToList`` uses in the pipeline; the nf-schema-only
-keywords ``uniqueEntries`` and ``exists`` are implemented here.
+The schema is the one nf-schema's ``samplesheetToList`` uses in the pipeline; the nf-schema
+keyword ``uniqueEntries`` and the project keyword ``x-path`` (a path relative to the
+samplesheet's folder that must exist; the pipeline resolves it the same way in
+``subworkflows/local/utils_scssl``) are implemented here.
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ def _unique_problems(rows: list[dict[str, Any]], lines: list[int], name: str) ->
 
 def _path_problems(rows: list[dict[str, Any]], lines: list[int], name: str) -> list[str]:
     problems = []
-    exists_cols = [c for c, spec in _properties().items() if spec.get("exists")]
+    exists_cols = [c for c, spec in _properties().items() if spec.get("x-path")]
     for row, line in zip(rows, lines, strict=True):
         for col in exists_cols:
             value = row.get(col)
@@ -233,7 +235,7 @@ def read_samplesheet(path: str | Path, *, check_paths: bool = True) -> pd.DataFr
         raw = {c: v for c, v in zip(header, fields, strict=False) if v and c in props}
         row = {col: _cast(value, props[col].get("type")) for col, value in raw.items()}
         for col, spec in props.items():
-            if spec.get("format") in ("path", "file-path", "directory-path") and col in row:
+            if spec.get("x-path") and col in row:
                 row[col] = os.path.normpath(base / os.path.expanduser(str(row[col])))
         rows.append(row)
         raws.append(raw)
