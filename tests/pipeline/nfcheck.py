@@ -189,6 +189,14 @@ def module_problems(root: Path, cli: dict[str, Command]) -> list[str]:
             for n in names
             if n not in labels
         ]
+        meta = nf.parent / "meta.yml"
+        if not meta.is_file():
+            problems.append(f"{where}: no meta.yml beside it")
+        else:
+            import yaml
+
+            if (yaml.safe_load(meta.read_text()) or {}).get("name") != proc.name.lower():
+                problems.append(f"{_rel(meta, root)}: name is not '{proc.name.lower()}'")
         if not re.search(r"topic:\s*versions", text):
             problems.append(f"{where}: no output on the 'versions' topic")
         if not re.search(r"^\s*stub:\s*$", text, re.M):
