@@ -59,6 +59,13 @@ def write_text(target: str | os.PathLike, text: str) -> Path:
     return Path(target)
 
 
+def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
 def write_json(target: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON atomically."""
     return write_text(

@@ -1,10 +1,13 @@
-"""Write the QC outputs of one sample: summary TSV + JSON, MultiQC table and the PNG figure."""
+"""Write the QC outputs of one sample: summary TSV + JSON, per-cell metrics, MultiQC table, PNG."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
-from .._atomic import write_json, write_text
+import pandas as pd
+
+from .._atomic import write_bytes, write_json, write_text
 from .qc import QCResult
 from .qc_plots import plot_qc
 
@@ -32,6 +35,30 @@ def summary_row(summary: dict) -> dict[str, object]:
     return row
 
 
+CELL_COLUMNS = (
+    "barcode",
+    "qc_total_counts",
+    "qc_n_genes",
+    "qc_pct_mt",
+    "qc_pct_ribo",
+    "qc_pct_hb",
+    "qc_doublet_score",
+    "qc_fail",
+)
+
+
+def cells_tsv_gz(obs: pd.DataFrame) -> bytes:
+    """Every input cell's QC metrics and first failing filter ('' = kept), gzipped TSV.
+
+    The gzip header holds no name or time, so the same cells give the same bytes.
+    """
+    cols = [c for c in CELL_COLUMNS if c in obs]
+    table = obs[cols].copy()
+    table["qc_fail"] = table["qc_fail"].astype(str) if "qc_fail" in table else ""
+    text = table.to_csv(sep="\t", index_label="cell", float_format="%.6g", lineterminator="\n")
+    return gzip.compress(text.encode(), mtime=0)
+
+
 def _tsv(rows: list[dict[str, object]]) -> str:
     cols = list(dict.fromkeys(k for r in rows for k in r))
     lines = ["\t".join(cols)]
@@ -40,7 +67,8 @@ def _tsv(rows: list[dict[str, object]]) -> str:
 
 
 def write_qc_outputs(result: QCResult, outdir: str | Path, prefix: str) -> dict[str, Path]:
-    """Write ``<prefix>_qc_summary.{tsv,json}``, ``<prefix>_qc_mqc.tsv`` and ``<prefix>_qc.png``."""
+    """Write ``<prefix>_qc_summary.{tsv,json}``, ``<prefix>_qc_cells.tsv.gz`` (every input
+    cell's metrics, for the report), ``<prefix>_qc_mqc.tsv`` and ``<prefix>_qc.png``."""
     outdir = Path(outdir)
     s = result.summary
     row = summary_row(s)
@@ -66,6 +94,7 @@ def write_qc_outputs(result: QCResult, outdir: str | Path, prefix: str) -> dict[
     paths = {
         "tsv": write_text(outdir / f"{prefix}_qc_summary.tsv", _tsv([row])),
         "json": write_json(outdir / f"{prefix}_qc_summary.json", s),
+        "cells": write_bytes(outdir / f"{prefix}_qc_cells.tsv.gz", cells_tsv_gz(result.obs_all)),
         "mqc": write_text(outdir / f"{prefix}_qc_mqc.tsv", mqc),
         "png": plot_qc(
             result.obs_all,
