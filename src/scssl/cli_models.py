@@ -45,7 +45,11 @@ from ._cli_common import DEVICE, PATH_IN, _device, _parse_set, _threads
 @click.option("--batch-key", default="batch", help="obs column used as batch covariate.")
 @click.option("--no-protein", is_flag=True, help="Ignore obsm['protein_clr'].")
 @click.option("--resident", is_flag=True, help="Keep the HVG matrix on the device (GPU).")
-@click.option("--no-bf16", is_flag=True, help="Train in float32 on the GPU.")
+@click.option(
+    "--no-bf16",
+    is_flag=True,
+    help="Train in float32: no bf16 autocast on the GPU (nor on CPUs with native bf16).",
+)
 @click.option("--device", type=DEVICE, default="auto")
 @click.option("--seed", type=int, default=0)
 @click.option("--threads", type=int, default=None)

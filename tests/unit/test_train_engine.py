@@ -180,3 +180,19 @@ def test_standardized_input_survives_checkpoint(adata, tmp_path):
     ck = save_checkpoint(tmp_path / "ck", module, tr.config, history=hist, data_hash=dhash)
     loaded, _ = load_checkpoint(ck)
     np.testing.assert_array_equal(embed_module(loaded, data), embed_module(module, data))
+
+
+def test_cpu_bf16_autocast_only_where_native(adata, monkeypatch):
+    from scssl.train import trainer as trainer_mod
+
+    module, _, _, tr = pretrain(adata, train_config=_tcfg(max_epochs=1), progress=False)
+    assert tr.config.cpu_bf16  # the mae default
+    for native in (True, False):
+        monkeypatch.setattr(trainer_mod, "native_cpu_bf16", lambda n=native: n)
+        with tr._autocast():
+            y = module.encoder(torch.randn(4, module.encoder[0].in_features))
+        assert y.dtype == (torch.bfloat16 if native else torch.float32)
+    tr.config = replace(tr.config, bf16=False)  # --no-bf16 turns it off everywhere
+    monkeypatch.setattr(trainer_mod, "native_cpu_bf16", lambda: True)
+    with tr._autocast():
+        assert module.encoder(torch.randn(4, module.encoder[0].in_features)).dtype == torch.float32

@@ -81,7 +81,14 @@ class MAEModule(SSLModule):
     """Encoder -> latent -> decoder; optional mask-prediction head for swap corruption."""
 
     family = "mae"
-    train_defaults: ClassVar[dict] = {"max_epochs": 40, "batch_size": 128, "lr": 1e-3}
+    # bf16 autocast also on CPUs that multiply bf16 natively: same embedding quality on the
+    # five benchmark sets (docs/benchmarks.md), ~1.2-1.3x the fp32 step rate
+    train_defaults: ClassVar[dict] = {
+        "max_epochs": 40,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "cpu_bf16": True,
+    }
 
     @classmethod
     def build_extras(cls, config: MAEConfig, spec: DataSpec, adata) -> dict:

@@ -21,7 +21,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     resident: bool = False
-    bf16: bool = True
+    bf16: bool = True  # bf16 autocast on CUDA GPUs
+    cpu_bf16: bool = False  # ... and on CPUs with native bf16 (AVX512-BF16 or AMX), if also bf16
 
     def resolved_device(self) -> str:
         import torch
