@@ -375,6 +375,45 @@ def _ext_args_problems(root: Path, cli: dict[str, Command], conf: dict[str, Any]
     return problems
 
 
+# --- published layout --------------------------------------------------------------------
+def publish_dirs(root: Path) -> dict[str, str]:
+    """Process name -> its publishDir folder under outdir, from conf/modules.config."""
+    text = (root / "conf/modules.config").read_text()
+    out = {}
+    for proc, block in _withname_blocks(text):
+        m = re.search(r'path:\s*\{\s*"\$\{params\.outdir\}/([\w/.-]+)"\s*\}', block)
+        if m:
+            out[proc] = m.group(1)
+    return out
+
+
+def _braces(pattern: str) -> list[str]:
+    """Expand one level of ``{a,b}`` alternatives (Nextflow output globs)."""
+    m = re.search(r"\{([^}]*)\}", pattern)
+    if not m:
+        return [pattern]
+    return [pattern[: m.start()] + alt + pattern[m.end() :] for alt in m.group(1).split(",")]
+
+
+def published_files(root: Path, values: dict[str, str]) -> dict[str, list[str]]:
+    """Process name -> the output paths it publishes (relative to outdir; globs allowed),
+    with ``${name}`` placeholders replaced from ``values`` (e.g. prefix, family)."""
+    dirs = publish_dirs(root)
+    out: dict[str, list[str]] = {}
+    for nf in sorted((root / "modules/local").rglob("main.nf")):
+        text = nf.read_text()
+        proc = re.search(r"^process\s+(\w+)", text, re.M)
+        if not proc or proc.group(1) not in dirs:
+            continue
+        section = _block(text, "output", ("when", "script"))
+        files = []
+        for pat in re.findall(r'path\(\s*"([^"]+)"', section):
+            pat = re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), "*"), pat)
+            files += [f"{dirs[proc.group(1)]}/{p}" for p in _braces(pat)]
+        out[proc.group(1)] = files
+    return out
+
+
 def check_all(root: str | Path) -> list[str]:
     """Every problem found in the pipeline at ``root``."""
     root = Path(root).resolve()
