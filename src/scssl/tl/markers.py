@@ -1,0 +1,97 @@
+"""Marker genes of clusters: rank_genes_groups on log-normalized data, as a flat table."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from .._errors import InputError
+from .._log import step
+
+COLUMNS = (
+    "cluster",
+    "rank",
+    "gene",
+    "score",
+    "logfoldchange",
+    "pval",
+    "pval_adj",
+    "pct_in",
+    "pct_out",
+)
+
+
+def rank_markers(
+    adata: ad.AnnData,
+    *,
+    groupby: str,
+    n_genes: int = 25,
+    method: str = "wilcoxon",
+    key_added: str = "rank_genes_groups",
+) -> pd.DataFrame:
+    """Top ``n_genes`` up-regulated genes of each group of ``obs[groupby]`` against the rest.
+
+    ``X`` must be log-normalized (``uns['log1p']``, as ``scssl preprocess`` writes it); all
+    genes of ``adata`` are tested. Groups of a single cell are left out.
+
+    Returns
+    -------
+    A table with columns :data:`COLUMNS` (pct = share of cells with nonzero expression).
+    Also writes scanpy's ``uns[key_added]``.
+    """
+    import scanpy as sc
+
+    if "log1p" not in adata.uns:
+        raise InputError("X is not log-normalized (no uns['log1p']); run `scssl preprocess`.")
+    if groupby not in adata.obs:
+        raise InputError(f"no obs column {groupby!r} to rank marker genes by.")
+    sizes = adata.obs[groupby].value_counts()
+    groups = [str(g) for g in sizes.index if sizes[g] >= 2]
+    if len(groups) < 2 or adata.obs[groupby].nunique() < 2:
+        return pd.DataFrame(columns=list(COLUMNS))
+    with step(f"rank_genes_groups {groupby} ({method})") as added:
+        groups = sorted(groups, key=lambda g: (len(g), g))
+        sc.tl.rank_genes_groups(
+            adata,
+            groupby,
+            groups=groups,
+            reference="rest",
+            method=method,
+            use_raw=False,
+            n_genes=min(n_genes, adata.n_vars),
+            pts=True,
+            key_added=key_added,
+        )
+        res = adata.uns[key_added]
+        rows = []
+        for g in groups:
+            genes = np.asarray(res["names"][g])
+            pts = res["pts"][g].reindex(genes).to_numpy()
+            rest = res["pts_rest"][g].reindex(genes).to_numpy()
+            for i, gene in enumerate(genes):
+                rows.append(
+                    (
+                        g,
+                        i + 1,
+                        gene,
+                        float(res["scores"][g][i]),
+                        float(res["logfoldchanges"][g][i]),
+                        float(res["pvals"][g][i]),
+                        float(res["pvals_adj"][g][i]),
+                        float(pts[i]),
+                        float(rest[i]),
+                    )
+                )
+        added.append(f"uns['{key_added}']")
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def top_markers(table: pd.DataFrame, n: int = 3) -> dict[str, list[str]]:
+    """The first ``n`` genes of each cluster of a :func:`rank_markers` table."""
+    if table.empty:
+        return {}
+    return {
+        str(c): df.sort_values("rank")["gene"].head(n).tolist()
+        for c, df in table.groupby("cluster", sort=False)
+    }

@@ -1,0 +1,116 @@
+"""Clustering, marker genes and the evaluation metrics, on simulated cells with known types."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.metrics import adjusted_rand_score
+
+from scssl._errors import InputError
+from scssl.tl import _metrics as M
+from scssl.tl.cluster import cluster, resolve_rep
+from scssl.tl.evaluate import evaluate
+from scssl.tl.markers import COLUMNS, rank_markers, top_markers
+from tests._annot_data import sim_preprocessed
+
+
+@pytest.fixture(scope="module")
+def clustered(sim_dir):
+    adata = sim_preprocessed(sim_dir)
+    cluster(adata, use_rep="X_pca", resolutions=(0.3, 1.0), n_clusters=5, seed=0)
+    return adata
+
+
+def test_leiden_kmeans_umap_recover_the_cell_types(clustered):
+    a = clustered
+    truth = a.obs["cell_type"].astype(str)
+    assert list(a.uns["scssl_cluster"]["keys"]) == ["leiden_0.3", "leiden_1.0", "kmeans"]
+    assert adjusted_rand_score(truth, a.obs["kmeans"]) >= 0.9
+    assert adjusted_rand_score(truth, a.obs["leiden_0.3"]) >= 0.7
+    assert a.obs["leiden_1.0"].nunique() >= a.obs["leiden_0.3"].nunique()
+    assert a.obsm["X_umap"].shape == (a.n_obs, 2) and np.isfinite(a.obsm["X_umap"]).all()
+    assert "connectivities" in a.obsp and a.layers["counts"].dtype == np.float32
+    assert a.obsm["protein_counts"].shape[1] == 12
+
+
+def test_same_seed_same_clusters_and_umap(clustered):
+    b = clustered.copy()
+    for k in ("leiden_0.3", "leiden_1.0", "kmeans"):
+        del b.obs[k]
+    del b.obsm["X_umap"]
+    cluster(b, use_rep="X_pca", resolutions=(0.3, 1.0), n_clusters=5, seed=0)
+    for k in ("leiden_0.3", "leiden_1.0", "kmeans"):
+        assert (b.obs[k] == clustered.obs[k]).all()
+    np.testing.assert_array_equal(b.obsm["X_umap"], clustered.obsm["X_umap"])
+
+
+def test_bad_cluster_options_are_refused(clustered):
+    with pytest.raises(InputError, match=r"--use-rep 'X_nope': no such obsm key"):
+        resolve_rep(clustered, "X_nope")
+    with pytest.raises(InputError, match="--n-clusters must be in"):
+        cluster(clustered.copy(), use_rep="X_pca", n_clusters=1, umap=False)
+
+
+def test_marker_genes_are_up_in_their_group(clustered):
+    a = clustered.copy()
+    table = rank_markers(a, groupby="cell_type", n_genes=10)
+    assert tuple(table.columns) == COLUMNS and set(table["cluster"]) == set(a.obs["cell_type"])
+    assert (table["logfoldchange"] > 1).mean() > 0.9 and (table["pct_in"] > table["pct_out"]).all()
+    assert (table["pval_adj"] < 1e-3).mean() > 0.9
+    top = top_markers(table, 3)
+    # a group's top genes are higher in that group than in any other
+    for group, genes in top.items():
+        X = a[:, genes].X.toarray()
+        means = {g: X[(a.obs["cell_type"] == g).to_numpy()].mean() for g in top}
+        assert max(means, key=means.get) == group
+
+
+def test_metric_values_on_known_inputs():
+    truth = np.array(["a"] * 4 + ["b"] * 4)
+    pred = np.array(["a", "a", "a", "b", "b", "b", "b", "Unknown"])
+    m = M.classification(truth, pred)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["per_class_f1"] == pytest.approx({"a": 6 / 7, "b": 0.75})
+    assert m["confusion"] == {
+        "rows": ["a", "b"],
+        "columns": ["a", "b", "Unknown"],
+        "counts": [[3, 1, 0], [0, 3, 1]],
+    }
+    assert M.agreement(truth, truth) == {"ari": 1.0, "nmi": 1.0}
+
+
+def test_batch_mixing_scores_separate_mixed_from_split_batches():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (200, 5)), rng.normal(8, 1, (200, 5))])
+    types = np.repeat(["t1", "t2"], 200)
+    mixed = np.tile(["b1", "b2"], 200)
+    split = np.concatenate([np.repeat(["b1", "b2"], 100)] * 2)
+    X_split = X + (split == "b2")[:, None] * 4.0  # batch b2 shifted away within each type
+    from sklearn.neighbors import NearestNeighbors
+
+    def graph(Y):
+        return sparse.csr_matrix(
+            NearestNeighbors(n_neighbors=15).fit(Y).kneighbors_graph(mode="distance")
+        )
+
+    good = M.ilisi(graph(X), mixed)["ilisi_scaled"]
+    bad = M.ilisi(graph(X_split), split)["ilisi_scaled"]
+    assert good > 0.8 and bad < 0.15
+    assert M.batch_asw(X, mixed, types) > 0.9 and M.batch_asw(X_split, split, types) < 0.5
+    assert M.silhouette(X, types) > 0.7
+
+
+def test_evaluate_scores_clusters_labels_and_batches(clustered):
+    a = clustered.copy()
+    a.obs["scssl_label"] = a.obs["cell_type"].astype(str).to_numpy()
+    a.obs.iloc[:10, a.obs.columns.get_loc("scssl_label")] = "Unknown"
+    out = evaluate(a, label_key="cell_type")
+    assert set(out["clusters"]) == {"leiden_0.3", "leiden_1.0", "kmeans"}
+    assert out["clusters"]["kmeans"]["ari"] >= 0.9 and out["clusters"]["kmeans"]["silhouette"] > 0
+    lab = out["labels"]["scssl_label"]
+    assert lab["accuracy"] == pytest.approx(1 - 10 / a.n_obs)
+    assert out["batch"]["n_batches"] == 2 and 0 <= out["batch"]["ilisi_scaled"] <= 1
+    assert out["batch"]["batch_asw_within"] == "label"
+    with pytest.raises(InputError, match="--label-key 'truth': no such obs column"):
+        evaluate(a, label_key="truth")
