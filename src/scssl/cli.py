@@ -320,10 +320,11 @@ def run(
 
 
 def _register_model_commands() -> None:
+    from .cli_annotate import annotate, cluster, evaluate, finetune
     from .cli_models import embed, pretrain
 
-    cli.add_command(pretrain)
-    cli.add_command(embed)
+    for command in (pretrain, embed, cluster, finetune, annotate, evaluate):
+        cli.add_command(command)
 
 
 _register_model_commands()

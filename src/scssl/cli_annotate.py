@@ -1,0 +1,291 @@
+"""``scssl cluster``, ``finetune``, ``annotate`` and ``evaluate``: the steps after embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._cli_common import DEVICE, PATH_IN, _device, _parse_set, _threads
+from .models.classifier import MODES, ClassifierConfig
+from .steps_annotate import MARKER_METHODS, AnnotateParams, ClusterParams
+
+_C = ClusterParams()
+_A = AnnotateParams()
+_F = ClassifierConfig()
+
+
+@click.command()
+@click.option("--input", "input_", required=True, type=PATH_IN, help="Embedded .h5ad.")
+@click.option("--output", required=True, type=PATH_IN, help="Clustered .h5ad.")
+@click.option(
+    "--use-rep",
+    default=_C.use_rep,
+    help="obsm embedding to cluster ('auto': the first X_scssl_*, else X_pca).",
+)
+@click.option(
+    "--resolution",
+    "resolutions",
+    multiple=True,
+    type=float,
+    default=_C.resolutions,
+    help="Leiden resolution; repeat for several (obs['leiden_<resolution>'] each).",
+)
+@click.option(
+    "--n-clusters",
+    type=int,
+    default=None,
+    help="Also KMeans with this many clusters (obs['kmeans']).",
+)
+@click.option("--n-neighbors", type=int, default=_C.n_neighbors)
+@click.option("--no-umap", is_flag=True, help="Skip UMAP.")
+@click.option(
+    "--n-marker-genes",
+    type=int,
+    default=_C.n_marker_genes,
+    help="Marker genes per cluster of the first clustering (0: none).",
+)
+@click.option("--marker-method", type=click.Choice(MARKER_METHODS), default=_C.marker_method)
+@click.option("--batch-key", default=_C.batch_key, help="obs column for batch-mixing metrics.")
+@click.option("--report-dir", type=PATH_IN, default=None, help="[default: the output's folder]")
+@click.option("--prefix", default=None, help="Report file prefix [default: the output's stem].")
+@click.option("--seed", type=int, default=_C.seed)
+@click.option("--threads", type=int, default=None)
+def cluster(
+    input_: Path,
+    output: Path,
+    use_rep: str,
+    resolutions: tuple[float, ...],
+    n_clusters: int | None,
+    n_neighbors: int,
+    no_umap: bool,
+    n_marker_genes: int,
+    marker_method: str,
+    batch_key: str,
+    report_dir: Path | None,
+    prefix: str | None,
+    seed: int,
+    threads: int | None,
+) -> None:
+    """Neighbours, Leiden (one or several resolutions), KMeans, UMAP and cluster marker genes."""
+    from . import steps_annotate
+
+    _threads(threads)
+    params = ClusterParams(
+        use_rep=use_rep,
+        resolutions=tuple(resolutions),
+        n_clusters=n_clusters,
+        n_neighbors=n_neighbors,
+        umap=not no_umap,
+        n_marker_genes=n_marker_genes,
+        marker_method=marker_method,
+        batch_key=batch_key or None,
+        seed=seed,
+    )
+    steps_annotate.cluster(input_, output, params=params, report_dir=report_dir, prefix=prefix)
+
+
+@click.command()
+@click.option(
+    "--reference", required=True, type=PATH_IN, help="Labelled, preprocessed reference .h5ad."
+)
+@click.option("--checkpoint", required=True, type=PATH_IN, help="Folder from scssl pretrain.")
+@click.option("--output", required=True, type=PATH_IN, help="Classifier folder to write.")
+@click.option(
+    "--label-key", "--label_key", "label_key", required=True, help="obs column of cell types."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default=_F.mode,
+    help="knn: frozen encoder + kNN vote; linear: linear probe; full: fine-tune everything.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Classifier hyperparameter (e.g. k=10, encoder_lr_factor=0.3); repeatable.",
+)
+@click.option("--max-epochs", type=int, default=None, help="[default: 60]")
+@click.option("--batch-size", type=int, default=None, help="[default: 128]")
+@click.option(
+    "--lr", type=float, default=None, help="Head learning rate [default: 1e-3; linear: 1e-2]."
+)
+@click.option("--patience", type=int, default=None, help="Early-stopping patience [default: 15].")
+@click.option("--val-frac", type=float, default=None, help="Validation share [default: 0.1].")
+@click.option(
+    "--min-overlap",
+    type=float,
+    default=0.5,
+    help="Refuse when fewer of the checkpoint's genes are in the reference.",
+)
+@click.option("--device", type=DEVICE, default="auto")
+@click.option("--seed", type=int, default=0)
+@click.option("--threads", type=int, default=None)
+def finetune(
+    reference: Path,
+    checkpoint: Path,
+    output: Path,
+    label_key: str,
+    mode: str,
+    sets: tuple[str, ...],
+    max_epochs,
+    batch_size,
+    lr,
+    patience,
+    val_frac,
+    min_overlap: float,
+    device: str,
+    seed: int,
+    threads: int | None,
+) -> None:
+    """Train a cell-type classifier on a pretrained encoder and a labelled reference."""
+    from . import steps_annotate
+
+    _threads(threads)
+    config = {**_parse_set(sets, "--set"), "mode": mode}
+    train = {
+        k: v
+        for k, v in {
+            "max_epochs": max_epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "patience": patience,
+            "val_frac": val_frac,
+        }.items()
+        if v is not None
+    }
+    train.update(seed=seed, device=_device(device))
+    steps_annotate.finetune(
+        reference,
+        checkpoint,
+        output,
+        label_key=label_key,
+        config=config,
+        train_overrides=train,
+        min_overlap=min_overlap,
+        device=train["device"],
+    )
+
+
+@click.command()
+@click.option("--input", "input_", required=True, type=PATH_IN, help="Clustered .h5ad.")
+@click.option("--output", required=True, type=PATH_IN, help="Annotated .h5ad.")
+@click.option("--classifier", type=PATH_IN, default=None, help="Folder from scssl finetune.")
+@click.option(
+    "--markers",
+    default=None,
+    help="Marker table without a classifier: pbmc_human, pancreas_human, pancreas_mouse, or a "
+    "CSV/TSV (cell_type,gene[,weight]) or GMT file.",
+)
+@click.option(
+    "--min-confidence",
+    type=float,
+    default=_A.min_confidence,
+    help="Classifier: 'Unknown' below this probability.",
+)
+@click.option(
+    "--min-score", type=float, default=_A.min_score, help="Markers: 'Unknown' below this score."
+)
+@click.option(
+    "--cluster-key",
+    default=_A.cluster_key,
+    help="obs clustering for majority labels ('auto': the first of scssl cluster).",
+)
+@click.option(
+    "--smooth",
+    type=float,
+    default=_A.smooth,
+    help="Weight of the neighbours' mean in each cell's probabilities/scores (0: off).",
+)
+@click.option("--min-overlap", type=float, default=_A.min_overlap)
+@click.option("--report-dir", type=PATH_IN, default=None, help="[default: the output's folder]")
+@click.option("--prefix", default=None, help="Report file prefix [default: the output's stem].")
+@click.option("--device", type=DEVICE, default="auto")
+@click.option("--threads", type=int, default=None)
+def annotate(
+    input_: Path,
+    output: Path,
+    classifier: Path | None,
+    markers: str | None,
+    min_confidence: float,
+    min_score: float,
+    cluster_key: str,
+    smooth: float,
+    min_overlap: float,
+    report_dir: Path | None,
+    prefix: str | None,
+    device: str,
+    threads: int | None,
+) -> None:
+    """Label cells with a fine-tuned classifier or marker genes, with evidence per call."""
+    from . import steps_annotate
+
+    _threads(threads)
+    params = AnnotateParams(
+        min_confidence=min_confidence,
+        min_score=min_score,
+        cluster_key=cluster_key,
+        smooth=smooth,
+        min_overlap=min_overlap,
+    )
+    steps_annotate.annotate(
+        input_,
+        output,
+        classifier=classifier,
+        markers=markers,
+        params=params,
+        report_dir=report_dir,
+        prefix=prefix,
+        device=_device(device),
+    )
+
+
+@click.command()
+@click.option("--input", "input_", required=True, type=PATH_IN, help="Clustered/annotated .h5ad.")
+@click.option("--output", required=True, type=PATH_IN, help="Metrics .json (reports beside it).")
+@click.option(
+    "--label-key", "--label_key", "label_key", default=None, help="obs column of true labels."
+)
+@click.option(
+    "--pred-key",
+    "pred_keys",
+    multiple=True,
+    help="obs column of predicted labels; repeatable [default: scssl_label(_cluster)].",
+)
+@click.option(
+    "--cluster-key",
+    "cluster_keys",
+    multiple=True,
+    help="obs clustering; repeatable [default: those of scssl cluster].",
+)
+@click.option("--batch-key", default="batch", help="obs column for batch-mixing metrics.")
+@click.option("--use-rep", default="auto", help="obsm embedding for silhouette and mixing.")
+@click.option("--seed", type=int, default=0)
+@click.option("--threads", type=int, default=None)
+def evaluate(
+    input_: Path,
+    output: Path,
+    label_key: str | None,
+    pred_keys: tuple[str, ...],
+    cluster_keys: tuple[str, ...],
+    batch_key: str,
+    use_rep: str,
+    seed: int,
+    threads: int | None,
+) -> None:
+    """Metrics: ARI/NMI/F1/accuracy/confusion vs true labels, silhouette, batch mixing."""
+    from . import steps_annotate
+
+    _threads(threads)
+    steps_annotate.evaluate(
+        input_,
+        output,
+        label_key=label_key,
+        pred_keys=list(pred_keys) or None,
+        cluster_keys=list(cluster_keys) or None,
+        batch_key=batch_key or None,
+        use_rep=use_rep,
+        seed=seed,
+    )
