@@ -90,6 +90,11 @@ def _load_saved(path: Path, key: dict) -> dict | None:
     if not path.is_file():
         return None
     rec = json.loads(path.read_text())
+    if isinstance(rec.get("train_config"), dict) and key.get("train_config"):
+        # a TrainConfig field added after the run, at its default, did not change that run
+        from scssl.train.config import TrainConfig
+
+        rec = {**rec, "train_config": {**asdict(TrainConfig()), **rec["train_config"]}}
     same = all(rec.get(k) == v for k, v in key.items())
     return rec if same and rec.get("status") == "ok" else None
 

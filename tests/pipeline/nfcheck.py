@@ -29,7 +29,14 @@ PAIR = re.compile(r"--([a-z][a-z0-9-]*)[ =]\$\{params\.(\w+)\}")
 SWITCH = re.compile(r"params\.(\w+)\s*\?\s*['\"]--([a-z][a-z0-9-]*)['\"]")
 PARAM_USE = re.compile(r"params\.(\w+)")
 # options whose param has another name: (command, option) -> param
-ALIASES = {("pretrain", "set"): "model"}
+ALIASES = {
+    ("pretrain", "set"): "model",
+    ("cluster", "no-umap"): "skip_umap",
+    ("finetune", "mode"): "finetune_mode",
+    ("evaluate", "label-key"): "truth_key",
+    ("multiqc", "title"): "multiqc_title",
+    ("multiqc", "config"): "multiqc_config",
+}
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,7 @@ def module_problems(root: Path, cli: dict[str, Command]) -> list[str]:
             problems.append(f"{where}: no output on the 'versions' topic")
         if not re.search(r"^\s*stub:\s*$", text, re.M):
             problems.append(f"{where}: no stub: block")
-        script = _block(text, "script", ("stub",))
+        script = _without_comments(_block(text, "script", ("stub",)))
         if "task.ext.args" not in script:
             problems.append(f"{where}: script does not pass task.ext.args")
         cmds = re.findall(r"(?<![\w/-])scssl\s+([a-z][a-z_-]*)", script)

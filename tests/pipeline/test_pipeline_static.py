@@ -34,7 +34,17 @@ def test_pipeline_has_no_problems():
 
 def test_every_step_has_a_module_and_every_param_a_schema_entry():
     steps = set(module_commands(REPO).values())
-    assert {"ingest", "qc", "merge", "preprocess", "pretrain", "embed"} <= steps
+    assert {
+        "ingest",
+        "qc",
+        "merge",
+        "preprocess",
+        "pretrain",
+        "embed",
+        "cluster",
+        "finetune",
+    } <= steps
+    assert {"annotate", "evaluate", "report", "summary", "multiqc"} <= steps
     assert steps <= set(cli_commands())
     assert set(config_params(REPO)) == set(schema_params(REPO))
 

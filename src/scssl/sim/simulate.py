@@ -62,6 +62,7 @@ class _Model:
     type_ribo: np.ndarray  # (T,) ribosomal share of the non-mitochondrial counts
     prot_names: list[str]
     prot_mean: np.ndarray  # (T, P) mean antibody counts per type (background + specific)
+    fold: np.ndarray  # (T, G) fold change of each type's marker programme (1 elsewhere)
 
 
 def _check_int(name: str, value: object, low: int) -> None:
@@ -142,7 +143,22 @@ def _build_model(rng: np.random.Generator, n_genes: int, n_types: int, n_prot: i
         type_ribo=rng.uniform(0.12, 0.3, n_types),
         prot_names=[f"{name}_TotalSeqB" for name, _ in table],
         prot_mean=background[None, :] + specific,
+        fold=fold,
     )
+
+
+def _marker_table(model: _Model, n_top: int = 15) -> str:
+    """``cell_type,gene,weight`` CSV: each type's strongest marker genes (weight: log2 fold)
+    - the marker table that annotates the simulated cells (``scssl annotate --markers``)."""
+    rows = ["cell_type,gene,weight"]
+    for t, name in enumerate(model.type_names):
+        top = np.argsort(-model.fold[t], kind="stable")[:n_top]
+        rows += [
+            f"{name},{model.symbols[g]},{np.log2(model.fold[t, g]):.3f}"
+            for g in top
+            if model.fold[t, g] > 1
+        ]
+    return "\n".join(rows) + "\n"
 
 
 def _nb(rng: np.random.Generator, mu: np.ndarray, shape: np.ndarray) -> np.ndarray:
@@ -280,7 +296,8 @@ def simulate(
     -------
     Path
         ``output/samplesheet.csv`` (columns ``sample,path,batch,condition,expected_cells``,
-        paths relative to it). The same arguments always give byte-identical files.
+        paths relative to it); ``output/markers.csv`` holds each type's marker genes. The
+        same arguments always give byte-identical files.
     """
     for name, value, low in (
         ("n_samples", n_samples, 1),
@@ -316,4 +333,5 @@ def simulate(
         write_10x_mtx(matrix_dir, X, truth["barcode"].tolist(), ids, names, feature_types)
         write_text(output / sample / "truth.csv", truth.to_csv(index=False))
         rows.append(f"{sample},{sample}/outs,b{i},{condition},{n_cells}")
+    write_text(output / "markers.csv", _marker_table(model))
     return write_text(output / "samplesheet.csv", "\n".join(rows) + "\n")

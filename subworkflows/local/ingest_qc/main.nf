@@ -17,5 +17,6 @@ workflow INGEST_QC {
     emit:
     h5ad    = SCSSL_QC.out.h5ad      // channel: [ val(meta), path(h5ad) ]
     summary = SCSSL_QC.out.summary   // channel: [ val(meta), [ tsv, json ] ]
+    cells   = SCSSL_QC.out.cells     // channel: [ val(meta), path(qc_cells.tsv.gz) ]
     multiqc = SCSSL_QC.out.multiqc   // channel: [ val(meta), path(mqc.tsv) ]
 }

@@ -11,6 +11,7 @@ process SCSSL_QC {
     output:
     tuple val(meta), path("${prefix}.h5ad"),                 emit: h5ad
     tuple val(meta), path("${prefix}_qc_summary.{tsv,json}"), emit: summary
+    tuple val(meta), path("${prefix}_qc_cells.tsv.gz"),      emit: cells
     tuple val(meta), path("${prefix}_qc_mqc.tsv"),           emit: multiqc
     tuple val(meta), path("${prefix}_qc.png"),               emit: plot
     tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl, topic: versions
@@ -34,5 +35,6 @@ process SCSSL_QC {
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     touch ${prefix}.h5ad ${prefix}_qc_summary.tsv ${prefix}_qc_summary.json ${prefix}_qc_mqc.tsv ${prefix}_qc.png
+    echo | gzip > ${prefix}_qc_cells.tsv.gz
     """
 }
