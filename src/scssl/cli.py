@@ -330,6 +330,16 @@ def _register_model_commands() -> None:
 _register_model_commands()
 
 
+def _register_report_commands() -> None:
+    from .cli_report import multiqc, report, summary
+
+    for command in (report, summary, multiqc):
+        cli.add_command(command)
+
+
+_register_report_commands()
+
+
 def main() -> None:
     """Entry point: run the CLI and turn scssl errors into messages and exit codes."""
     try:
