@@ -403,8 +403,8 @@ def _braces(pattern: str) -> list[str]:
 
 
 def published_files(root: Path, values: dict[str, str]) -> dict[str, list[str]]:
-    """Process name -> the output paths it publishes (relative to outdir; globs allowed),
-    with ``${name}`` placeholders replaced from ``values`` (e.g. prefix, family)."""
+    """Process name -> the non-optional output paths it publishes (relative to outdir; globs
+    allowed), with ``${name}`` placeholders replaced from ``values`` (e.g. prefix, family)."""
     dirs = publish_dirs(root)
     out: dict[str, list[str]] = {}
     for nf in sorted((root / "modules/local").rglob("main.nf")):
@@ -414,8 +414,11 @@ def published_files(root: Path, values: dict[str, str]) -> dict[str, list[str]]:
             continue
         section = _block(text, "output", ("when", "script"))
         files = []
-        for pat in re.findall(r'path\(\s*"([^"]+)"', section):
-            pat = re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), "*"), pat)
+        for line in section.splitlines():
+            m = re.search(r'path\(\s*"([^"]+)"', line)
+            if not m or "optional: true" in line:
+                continue  # optional outputs need not exist
+            pat = re.sub(r"\$\{([\w.]+)\}", lambda v: values.get(v.group(1), "*"), m.group(1))
             files += [f"{dirs[proc.group(1)]}/{p}" for p in _braces(pat)]
         out[proc.group(1)] = files
     return out
