@@ -299,20 +299,32 @@ def simulate(
 
 
 @cli.command()
-@click.option("--samplesheet", required=True, type=PATH_IN, help="CSV: sample,path[,...].")
-@click.option("--outdir", required=True, type=PATH_IN, help="Results folder.")
+@click.option(
+    "--samplesheet",
+    type=PATH_IN,
+    default=None,
+    help="CSV: sample,path[,...] [default: the params file's input].",
+)
+@click.option(
+    "--outdir", type=PATH_IN, default=None, help="Results folder [default: the params' outdir]."
+)
 @click.option(
     "--params-file",
     type=PATH_IN,
     default=None,
-    help="YAML/JSON of step options (e.g. min_genes: 100, n_top_genes: 3000).",
+    help="YAML/JSON of params, the file `nextflow run -params-file` takes (docs/usage.md).",
 )
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=int, default=None, help="[default: the params' seed, else 0]")
 @click.option("--threads", type=int, default=None)
 def run(
-    samplesheet: Path, outdir: Path, params_file: Path | None, seed: int, threads: int | None
+    samplesheet: Path | None,
+    outdir: Path | None,
+    params_file: Path | None,
+    seed: int | None,
+    threads: int | None,
 ) -> None:
-    """Run every step in order on one machine: ingest, qc, merge, preprocess, pretrain, embed."""
+    """Run the whole pipeline on one machine: ingest, qc, merge, preprocess, pretrain, embed,
+    cluster, [finetune], annotate, evaluate, report, summary, MultiQC."""
     from .run import run_pipeline
 
     _threads(threads)

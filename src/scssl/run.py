@@ -1,27 +1,35 @@
 """``scssl run``: the whole chain on one machine, in the output layout Nextflow publishes.
 
-Layout under ``outdir`` (mirrors the pipeline's publishDir rules)::
+The same steps, the same params (``run_params``, i.e. ``nextflow_schema.json``) and the same
+folders as the pipeline's publishDir rules (``conf/modules.config``)::
 
     ingest/<sample>.h5ad
-    qc/<sample>.h5ad  qc/<sample>_qc_summary.{tsv,json}  qc/<sample>_qc_mqc.tsv  qc/<sample>_qc.png
+    qc/<sample>.h5ad  qc/<sample>_qc_summary.{tsv,json}  qc/<sample>_qc_cells.tsv.gz
+    qc/<sample>_qc_mqc.tsv  qc/<sample>_qc.png
     merge/merged.h5ad
     preprocess/preprocessed.h5ad  preprocess/preprocessed_hvg.h5ad
-    pretrain/<family>/{model.safetensors,config.json,history.tsv,loss.png}
-    embed/embedded.h5ad           obsm['X_scssl_<family>'] added
-    pipeline_info/params.json  pipeline_info/samplesheet.valid.csv  pipeline_info/versions.yml
+    pretrain/<family>/            model.safetensors, config.json, history.tsv, loss.png
+    embed/embedded.h5ad           obsm['X_scssl_<family>']
+    cluster/clustered.h5ad        + clustered_{markers.tsv,clusters.json,clusters_mqc.tsv,umap.png}
+    finetune/classifier/          with --reference
+    annotate/annotated.h5ad       + annotated_{annotation.json,annotation_clusters.tsv,...}
+    evaluate/metrics.json         + metrics_mqc.tsv (+ confusion files with --truth_key)
+    report/<sample>.report.html   + <sample>_scssl_*_mqc.tsv
+    multiqc/multiqc_report.html   multiqc/multiqc_report_data/
+    pipeline_info/                summary.json, scssl_loss_mqc.json, scssl_mqc_versions.yml,
+                                  scssl_software_versions.yml, params.json, samplesheet.valid.csv
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 from tqdm.auto import tqdm
 
-from . import __version__, steps
+from . import __version__, steps, steps_annotate, steps_report
 from ._atomic import write_json, write_text
 from ._errors import InputError
 from ._log import logger
@@ -29,59 +37,56 @@ from .io.samplesheet import METADATA_COLUMNS, QC_OVERRIDE_COLUMNS, read_samplesh
 from .pp.preprocess import PreprocessParams
 from .pp.qc import QCParams
 from .pp.qc_filter import QCThresholds
+from .run_params import load_params
 from .train.config import TrainConfig
 
-MERGE_PARAMS = {"batch_key": "batch", "join": "inner", "min_cells_gene": 3}
-TRAIN_PARAMS = ("max_epochs", "batch_size", "lr", "patience", "device")
-SSL_PARAMS = {"family": "mae", "model": {}, "min_overlap": 0.5}
+_THRESHOLDS = ("n_mads", "n_mads_mt", "min_genes", "max_genes", "min_counts", "max_counts")
+_THRESHOLDS += ("max_pct_mt", "max_pct_ribo", "max_pct_hb")
+_DOUBLETS = ("doublet_method", "expected_doublet_rate", "doublet_threshold")
+_DOUBLETS += ("doublet_sim_ratio", "doublet_n_pcs", "min_cells_pass")
+_TRAIN = ("max_epochs", "batch_size", "lr", "patience")
 
 
-def _field_names(cls) -> set[str]:
-    return {f.name for f in fields(cls)}
+def qc_params(p: dict[str, Any]) -> QCParams:
+    """The QC settings of the params (per-sample overrides come with each sample)."""
+    thresholds = QCThresholds(mode=p["filter_mode"], **{k: p[k] for k in _THRESHOLDS})
+    extra = {k: p[k] for k in _DOUBLETS if p[k] is not None}
+    return QCParams(
+        thresholds=thresholds, remove_doublets=not p["keep_doublets"], seed=p["seed"], **extra
+    )
 
 
-def load_params(path: str | Path | None) -> dict[str, Any]:
-    """Read a flat YAML/JSON params file; unknown keys are an error naming the key."""
-    if path is None:
-        return {}
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: params file not found.")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise InputError(f"{p}: not valid YAML/JSON ({err}).") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{p}: expected a mapping of option: value.")
-    data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    known = (
-        _field_names(QCThresholds)
-        | _field_names(QCParams)
-        | _field_names(PreprocessParams)
-        | set(MERGE_PARAMS)
-        | set(TRAIN_PARAMS)
-        | set(SSL_PARAMS)
-        | {"filter_mode", "keep_doublets", "raw", "seed"}
-    ) - {"thresholds", "extra", "mode", "remove_doublets"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InputError(f"{p}: unknown option(s) {unknown}; known: {sorted(known)}.")
-    return data
+def preprocess_params(p: dict[str, Any]) -> PreprocessParams:
+    return PreprocessParams(
+        n_top_genes=p["n_top_genes"],
+        batch_key=p["batch_key"] or None,
+        target_sum=p["target_sum"],
+        pearson_residuals=p["pearson_residuals"],
+        n_pcs=p["n_pcs"],
+        seed=p["seed"],
+    )
 
 
-def build_params(opts: dict[str, Any], seed: int) -> tuple[QCParams, PreprocessParams, dict]:
-    """Split flat options into the QC, preprocess and merge settings."""
-    opts = {**opts, "seed": opts.get("seed", seed)}
-    t_kw = {k: v for k, v in opts.items() if k in _field_names(QCThresholds)}
-    if "filter_mode" in opts:
-        t_kw["mode"] = opts["filter_mode"]
-    q_kw = {k: v for k, v in opts.items() if k in _field_names(QCParams) and k != "thresholds"}
-    if "keep_doublets" in opts:
-        q_kw["remove_doublets"] = not opts["keep_doublets"]
-    pre_kw = {k: v for k, v in opts.items() if k in _field_names(PreprocessParams)}
-    merge_kw = {k: opts.get(k, v) for k, v in MERGE_PARAMS.items()}
-    pre_kw.setdefault("batch_key", merge_kw["batch_key"])
-    return QCParams(thresholds=QCThresholds(**t_kw), **q_kw), PreprocessParams(**pre_kw), merge_kw
+def cluster_params(p: dict[str, Any]) -> steps_annotate.ClusterParams:
+    return steps_annotate.ClusterParams(
+        resolutions=tuple(float(r) for r in str(p["resolution"]).split(",")),
+        n_clusters=p["n_clusters"],
+        n_neighbors=p["n_neighbors"],
+        umap=not p["skip_umap"],
+        n_marker_genes=p["n_marker_genes"],
+        marker_method=p["marker_method"],
+        batch_key=p["batch_key"] or None,
+        seed=p["seed"],
+    )
+
+
+def annotate_params(p: dict[str, Any]) -> steps_annotate.AnnotateParams:
+    return steps_annotate.AnnotateParams(
+        min_confidence=p["min_confidence"],
+        min_score=p["min_score"],
+        smooth=p["smooth"],
+        min_overlap=p["min_overlap"],
+    )
 
 
 def _versions() -> str:
@@ -94,24 +99,27 @@ def _versions() -> str:
 
 
 def run_pipeline(
-    samplesheet: str | Path,
-    outdir: str | Path,
+    samplesheet: str | Path | None = None,
+    outdir: str | Path | None = None,
     *,
     params_file: str | Path | None = None,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> Path:
-    """Validate the samplesheet and run ingest -> qc -> merge -> preprocess -> pretrain ->
-    embed into ``outdir``."""
-    sheet = read_samplesheet(samplesheet)
-    opts = load_params(params_file)
-    qc_params, pre_params, merge_kw = build_params(opts, seed)
-    out = Path(outdir)
+    """Validate the samplesheet and params, then run every step into ``outdir``.
+
+    ``samplesheet``/``outdir``/``seed`` default to the params file's ``input``/``outdir``/
+    ``seed``. Returns the annotated h5ad.
+    """
+    p = load_params(params_file, input=samplesheet, outdir=outdir, seed=seed)
+    if not p["input"] or not p["outdir"]:
+        raise InputError("give --samplesheet and --outdir (or input: and outdir: in the params).")
+    sheet = read_samplesheet(p["input"])
+    out = Path(p["outdir"])
     info = out / "pipeline_info"
     write_text(info / "samplesheet.valid.csv", sheet.to_csv())
-    write_json(
-        info / "params.json",
-        {"samplesheet": str(Path(samplesheet).resolve()), "seed": seed, **opts},
-    )
+    write_json(info / "params.json", {k: v for k, v in p.items() if v is not None})
+    device = TrainConfig(device=p["device"]).resolved_device()
+
     qc_files = []
     for sample, row in tqdm(list(sheet.iterrows()), desc="ingest + qc", unit="sample"):
         meta = {k: row[k] for k in (*METADATA_COLUMNS, *QC_OVERRIDE_COLUMNS) if k in row}
@@ -123,40 +131,102 @@ def run_pipeline(
             out / "ingest" / f"{sample}.h5ad",
             sample=str(sample),
             meta=meta,
-            raw=bool(opts.get("raw", False)),
+            raw=p["raw"],
         )
         qc_out = out / "qc" / f"{sample}.h5ad"
-        steps.qc(ing, qc_out, params=qc_params)
+        steps.qc(ing, qc_out, params=qc_params(p))
         qc_files.append(qc_out)
-    merged = steps.merge(qc_files, out / "merge" / "merged.h5ad", **merge_kw)
-    final = steps.preprocess(
+    merged = steps.merge(
+        qc_files,
+        out / "merge" / "merged.h5ad",
+        batch_key=p["batch_key"],
+        join=p["join"],
+        min_cells_gene=p["min_cells_gene"],
+    )
+    pre = steps.preprocess(
         merged,
         out / "preprocess" / "preprocessed.h5ad",
-        params=pre_params,
+        params=preprocess_params(p),
         hvg_output=out / "preprocess" / "preprocessed_hvg.h5ad",
     )
-    family = opts.get("family", SSL_PARAMS["family"])
-    train = {k: opts[k] for k in TRAIN_PARAMS if k in opts}
-    train["seed"] = opts.get("seed", seed)
-    train["device"] = TrainConfig(device=train.get("device", "auto")).resolved_device()
-    ckpt = steps.pretrain(
-        final,
-        out / "pretrain" / family,
-        family=family,
-        model_config=opts.get("model", {}),
+    ckpt = _checkpoint(p, pre, out, device)
+    emb = steps.embed(
+        pre, ckpt, out / "embed" / "embedded.h5ad", min_overlap=p["min_overlap"], device=device
+    )
+    clustered = out / "cluster" / "clustered.h5ad"
+    steps_annotate.cluster(emb, clustered, params=cluster_params(p))
+    classifier = None
+    if p["reference"]:
+        classifier = steps_annotate.finetune(
+            p["reference"],
+            ckpt,
+            out / "finetune" / "classifier",
+            label_key=p["label_key"],
+            config={"mode": p["finetune_mode"]},
+            train_overrides={"seed": p["seed"]},
+            min_overlap=p["min_overlap"],
+            device=device,
+        )
+    annotated = out / "annotate" / "annotated.h5ad"
+    steps_annotate.annotate(
+        clustered,
+        annotated,
+        classifier=classifier,
+        markers=None if classifier else p["markers"],
+        params=annotate_params(p),
+        device=device,
+    )
+    metrics = out / "evaluate" / "metrics.json"
+    steps_annotate.evaluate(
+        annotated, metrics, label_key=p["truth_key"], batch_key=p["batch_key"], seed=p["seed"]
+    )
+    versions = write_text(info / "scssl_software_versions.yml", _versions())
+    steps_report.report(
+        annotated,
+        out / "report",
+        qc_dir=out / "qc",
+        checkpoints=[ckpt],
+        metrics=metrics,
+        versions=[versions],
+        seed=p["seed"],
+    )
+    steps_report.summary(
+        annotated,
+        info / "summary.json",
+        qc_dir=out / "qc",
+        checkpoints=[ckpt],
+        metrics=metrics,
+        versions=[versions],
+    )
+    extra = [p["multiqc_config"]] if p["multiqc_config"] else []
+    folders = ("qc", "cluster", "finetune", "annotate", "evaluate", "report", "pipeline_info")
+    steps_report.multiqc(
+        [out / d for d in folders if (out / d).is_dir()],
+        out / "multiqc",
+        configs=extra,
+        title=p["multiqc_title"],
+    )
+    logger.info("scssl run finished: %s", json.dumps(str(annotated)))
+    return annotated
+
+
+def _checkpoint(p: dict[str, Any], pre: Path, out: Path, device: str) -> Path:
+    """``--pretrained_model`` when given, else a model pretrained on ``pre``."""
+    if p["pretrained_model"]:
+        return Path(p["pretrained_model"])
+    model = p["model"] or {}
+    if p["gmt"]:
+        model = {**model, "gmt": p["gmt"]}
+    train = {k: p[k] for k in _TRAIN if p[k] is not None}
+    train.update(seed=p["seed"], device=device, resident=p["resident"])
+    return steps.pretrain(
+        pre,
+        out / "pretrain" / p["family"],
+        family=p["family"],
+        model_config=model,
         train_overrides=train,
-        batch_key=merge_kw["batch_key"],
+        batch_key=p["batch_key"],
     )
-    final = steps.embed(
-        final,
-        ckpt,
-        out / "embed" / "embedded.h5ad",
-        min_overlap=opts.get("min_overlap", SSL_PARAMS["min_overlap"]),
-        device=train["device"],
-    )
-    write_text(info / "versions.yml", _versions())
-    logger.info("scssl run finished: %s", json.dumps(str(final)))
-    return final
 
 
 def _missing(v: Any) -> bool:

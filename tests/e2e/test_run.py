@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 import scanpy as sc
 
@@ -16,10 +19,10 @@ from ..conftest import REPO
 BUNDLED = REPO / "assets" / "test_data"
 
 
-def scssl_run(*args) -> subprocess.CompletedProcess:
+def scssl_run(*args, cwd=None) -> subprocess.CompletedProcess:
     """``scssl run`` in a fresh interpreter, as a user would call it."""
     cmd = [sys.executable, "-m", "scssl.cli", "run", *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
 
 
 def test_bundled_test_data_is_the_seeded_simulation(tmp_path):
@@ -29,27 +32,69 @@ def test_bundled_test_data_is_the_seeded_simulation(tmp_path):
             assert filecmp.cmp(f, tmp_path / f.relative_to(BUNDLED), shallow=False), f
 
 
-def test_run_on_bundled_input(tmp_path):
-    out = tmp_path / "results"
-    res = scssl_run("--samplesheet", BUNDLED / "samplesheet.csv", "--outdir", out)
+@pytest.fixture(scope="module")
+def bundled_run(tmp_path_factory):
+    """``scssl run`` with the test profile's params (conf/test_params.yaml), from the repo
+    root as the README's first command runs it."""
+    out = tmp_path_factory.mktemp("run") / "results"
+    res = scssl_run(
+        "--samplesheet",
+        "assets/test_data/samplesheet.csv",
+        "--outdir",
+        out,
+        "--params-file",
+        "conf/test_params.yaml",
+        cwd=REPO,
+    )
     assert res.returncode == 0, res.stderr
-    for rel in (
-        "ingest/sim_1.h5ad",
-        "qc/sim_2.h5ad",
-        "qc/sim_1_qc.png",
-        "merge/merged.h5ad",
-        "preprocess/preprocessed.h5ad",
-        "preprocess/preprocessed_hvg.h5ad",
-        "pipeline_info/versions.yml",
-        "pipeline_info/samplesheet.valid.csv",
-    ):
-        assert (out / rel).is_file(), rel
+    return out
+
+
+def test_run_publishes_what_the_pipeline_publishes(bundled_run):
+    """Every non-optional output of every module, in its publishDir folder."""
+    from ..pipeline.nfcheck import published_files
+
+    missing = []
+    for sample in ("sim_1", "sim_2"):
+        values = {"prefix": sample, "meta.id": sample, "family": "mae"}
+        for proc, files in published_files(REPO, values).items():
+            if proc == "SCSSL_FINETUNE":  # runs with --reference only
+                continue
+            missing += [f"{proc}: {f}" for f in files if not list(bundled_run.glob(f))]
+    assert not missing, missing
+
+
+def test_run_on_bundled_input(bundled_run):
+    out = bundled_run
     pre = sc.read_h5ad(out / "preprocess" / "preprocessed.h5ad")
     assert set(pre.obs["sample"]) == {"sim_1", "sim_2"}
     assert 450 < pre.n_obs < 600
     assert pre.obsm["protein_counts"].shape[1] == 10
+    assert pre.var["highly_variable"].sum() == 500  # the test params, not the defaults
     emb = sc.read_h5ad(out / "embed" / "embedded.h5ad")
     assert emb.obsm["X_scssl_mae"].shape == (pre.n_obs, 32)
+    ann = sc.read_h5ad(out / "annotate" / "annotated.h5ad")
+    assert {"leiden_1.0", "scssl_label", "scssl_label_score"} <= set(ann.obs)
+    assert ann.obsm["X_umap"].shape == (pre.n_obs, 2)
+    # raw counts and protein counts survive every step
+    assert (ann.layers["counts"] != pre.layers["counts"]).nnz == 0
+    np.testing.assert_array_equal(
+        np.asarray(ann.obsm["protein_counts"]), np.asarray(pre.obsm["protein_counts"])
+    )
+    # the simulator's marker table names the true types of most single cells
+    truth = pd.concat(
+        pd.read_csv(BUNDLED / s / "truth.csv").assign(sample=s) for s in ("sim_1", "sim_2")
+    )
+    truth.index = truth["sample"] + "_" + truth["barcode"]
+    t = truth.loc[ann.obs_names, "cell_type"]
+    single = ~t.str.contains(r"\+").to_numpy()
+    called = (ann.obs["scssl_label"] == t).to_numpy()[single]
+    assert called.mean() > 0.8, called.mean()
+    summary = json.loads((out / "pipeline_info" / "summary.json").read_text())
+    assert json.dumps(summary).count("sim_1") >= 1
+    html = (out / "report" / "sim_1.report.html").read_text()
+    assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
+    assert (out / "multiqc" / "multiqc_report.html").stat().st_size > 10_000
 
 
 @pytest.mark.realdata
