@@ -179,3 +179,12 @@ def test_raw_option_maps_samples_to_paths():
     assert _raw_map(("/data/raw",), ("s1",)) == {"s1": Path("/data/raw")}
     with pytest.raises(click.BadParameter, match="give SAMPLE=PATH"):
         _raw_map(("/data/raw",), ("s1", "s2"))
+
+
+def test_composition_orders_cluster_numbers_numerically():
+    from scssl.report.facts import composition
+
+    obs = pd.DataFrame({"sample": ["a", "a", "b", "b"], "k": pd.Categorical(["10", "2", "2", "0"])})
+    table = composition(obs, "k")
+    assert list(table.columns) == ["0", "2", "10"]
+    assert table.loc["a"].tolist() == [0, 1, 1]

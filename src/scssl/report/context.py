@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from .._log import logger
+from .._log import logger, step
 from .checks import ReportThresholds
 from .facts import Keys, composition, find_keys
 from .load import ModelRun, RunData, read_json, read_model, read_run, read_versions
@@ -77,7 +77,8 @@ def _markers(
     table = uns_markers(run.uns, keys.cluster)
     if table is not None:
         return top_markers(table, n_top), "from uns['rank_genes_groups'] of the input"
-    table = quick_markers(run.path, run.obs[keys.cluster], n_top)
+    with step("report markers"):
+        table = quick_markers(run.path, run.obs[keys.cluster], n_top)
     note = (
         "computed by the report: genes detected in at least 25% of the cluster's cells, ranked "
         "by mean log-normalized expression in the cluster minus that of all other cells"
@@ -103,7 +104,8 @@ def build_context(
     seed: int = 0,
 ) -> ReportContext:
     """Read the run's inputs once; every optional input may be absent."""
-    run = read_run(input)
+    with step("report read inputs"):
+        run = read_run(input)
     keys = find_keys(run, cluster_key=cluster_key, label_key=label_key, score_key=score_key)
     logger.info(
         "report inputs: %d cells; clusters %s, labels %s, score %s, umap %s, protein %s",

@@ -121,6 +121,8 @@ def composition(obs: pd.DataFrame, key: str) -> pd.DataFrame:
         values = values.astype("category")
     table = pd.crosstab(obs["sample"].astype(str), values.astype(str))
     order = [str(c) for c in values.cat.categories if str(c) in table.columns]
+    if all(_num(c) is not None for c in order):  # cluster numbers: 0, 1, 2, ..., 10
+        order.sort(key=float)
     return table[order]
 
 

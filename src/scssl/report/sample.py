@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from .._log import step
 from .checks import sample_warnings
 from .context import ReportContext
 from .facts import sample_facts
@@ -56,14 +57,19 @@ def build_sample(
     in_sample = np.zeros(run.obs.shape[0], bool)
     in_sample[rows] = True
     cells = qc_cells(ctx.qc_dir, sample)
-    _qc(page, ctx, sample, summary, facts, rows, cells)
-    _knee(page, ctx, raw_totals, rows, cells)
-    models(page, ctx)
-    cell_map(page, ctx, sample, in_sample)
+    with step("section qc"):
+        _qc(page, ctx, sample, summary, facts, rows, cells)
+    with step("section knee"):
+        _knee(page, ctx, raw_totals, rows, cells)
+    with step("section model"):
+        models(page, ctx)
+    with step("section cell map"):
+        cell_map(page, ctx, sample, in_sample)
     annotation(page, ctx, facts, rows)
     markers(page, ctx, facts)
     metrics(page, ctx)
-    protein(page, ctx, sample, rows)
+    with step("section protein"):
+        protein(page, ctx, sample, rows)
     return page.render(), facts
 
 
