@@ -100,15 +100,16 @@ def sample_files(facts: dict[str, Any]) -> dict[str, str]:
 
 def loss_json(models: list[ModelRun]) -> str | None:
     """Line graph of train and validation loss per epoch of every model (None: no model)."""
-    data: dict[str, dict[int, float]] = {}
+    data: dict[str, list[list[float]]] = {}
     for m in models:
         h = m.history
         for col, name in (("train_loss", "train"), ("val_loss", "validation")):
             if col in h and h[col].notna().any():
                 ok = h[col].notna()
-                data[f"{m.name} {name}"] = {
-                    int(e): float(v) for e, v in zip(h["epoch"][ok], h[col][ok], strict=True)
-                }
+                # [epoch, loss] pairs: JSON object keys would be strings, sorted as text
+                data[f"{m.name} {name}"] = [
+                    [int(e), float(v)] for e, v in zip(h["epoch"][ok], h[col][ok], strict=True)
+                ]
     if not data:
         return None
     return json.dumps({**_section("scssl_loss"), "data": data}, indent=1) + "\n"
