@@ -21,9 +21,18 @@ def _plt():
 
 
 def plot_umap(
-    coords: np.ndarray, panels: dict[str, Sequence[str]], path: str | Path, *, title: str = ""
+    coords: np.ndarray,
+    panels: dict[str, Sequence[str]],
+    path: str | Path,
+    *,
+    title: str = "",
+    legend: Sequence[str] = (),
 ) -> Path:
-    """One UMAP panel per categorical column (``panels``: name -> per-cell values)."""
+    """One UMAP panel per categorical column (``panels``: name -> per-cell values).
+
+    Categories are named at their median position, or in a legend for the panels in
+    ``legend`` (e.g. batches, which overlap when they are well mixed).
+    """
     plt = _plt()
     n = max(1, len(panels))
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.4), squeeze=False, constrained_layout=True)
@@ -42,7 +51,13 @@ def plot_umap(
             linewidths=0,
             rasterized=True,
         )
-        if len(vals.categories) <= 30:
+        if name in legend:
+            handles = [
+                plt.Line2D([], [], marker="o", ls="", color=colors[i], label=cat)
+                for i, cat in enumerate(vals.categories[:20])
+            ]
+            ax.legend(handles=handles, fontsize=7, frameon=False, loc="best")
+        elif len(vals.categories) <= 30:
             for i, cat in enumerate(vals.categories):
                 m = vals.codes == i
                 x, y = np.median(coords[m, 0]), np.median(coords[m, 1])

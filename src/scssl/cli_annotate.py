@@ -110,7 +110,10 @@ def cluster(
 @click.option("--max-epochs", type=int, default=None, help="[default: 60]")
 @click.option("--batch-size", type=int, default=None, help="[default: 128]")
 @click.option(
-    "--lr", type=float, default=None, help="Head learning rate [default: 1e-3; linear: 1e-2]."
+    "--lr",
+    type=float,
+    default=None,
+    help="Head learning rate [default: 3e-3; linear: 1e-2].",
 )
 @click.option("--patience", type=int, default=None, help="Early-stopping patience [default: 15].")
 @click.option("--val-frac", type=float, default=None, help="Validation share [default: 0.1].")

@@ -7,6 +7,7 @@ call these.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,9 +98,11 @@ def cluster(
     )
     markers = None
     if p.n_marker_genes > 0:
+        start = time.perf_counter()
         markers = rank_markers(
             adata, groupby=rec["key"], n_genes=p.n_marker_genes, method=p.marker_method
         )
+        rec["seconds"]["markers"] = round(time.perf_counter() - start, 3)
     metrics = _evaluate(
         adata,
         pred_keys=[],
@@ -139,7 +142,13 @@ def cluster(
         panels = {k: adata.obs[k].astype(str).to_numpy() for k in rec["keys"]}
         if batch.get("n_batches", 0) > 1:
             panels[p.batch_key] = adata.obs[p.batch_key].astype(str).to_numpy()
-        plot_umap(adata.obsm["X_umap"], panels, pre.path("_umap.png"), title=pre.name)
+        plot_umap(
+            adata.obsm["X_umap"],
+            panels,
+            pre.path("_umap.png"),
+            title=pre.name,
+            legend=[p.batch_key or ""],
+        )
     io.write_h5ad(adata, out)
     return summary
 

@@ -33,12 +33,6 @@ def run(*args) -> None:
     assert res.exit_code == 0, res.output
 
 
-def scssl(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scssl.cli", *map(str, args)], capture_output=True, text=True
-    )
-
-
 def test_cluster_finetune_annotate_evaluate(files):
     d = files
     run(
@@ -112,39 +106,64 @@ def test_same_seed_same_clusters(files, tmp_path):
     np.testing.assert_array_equal(outs[0].obsm["X_umap"], outs[1].obsm["X_umap"])
 
 
-def _fails(res: subprocess.CompletedProcess, folder: Path, *needles: str) -> None:
-    assert res.returncode == 2, res.stderr
-    for n in needles:
-        assert n in res.stderr, res.stderr
-    assert "Traceback" not in res.stderr
-    assert not folder.exists() or not any(folder.iterdir()), list(folder.iterdir())
+def main_exit(capsys, *args) -> tuple[int, str]:
+    """Run ``scssl.cli.main`` in-process (the CLI's error-to-exit-code path); code, stderr."""
+    from scssl.cli import main
+
+    argv = sys.argv
+    sys.argv = ["scssl", *map(str, args)]
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main()
+    finally:
+        sys.argv = argv
+    return exc.value.code, capsys.readouterr().err
 
 
-def test_bad_inputs_exit_2_with_a_message_and_no_output(files, tmp_path):
+def _empty(folder: Path) -> bool:
+    return not folder.exists() or not any(folder.iterdir())
+
+
+def test_bad_inputs_exit_2_with_a_message_and_no_output(files, tmp_path, capsys):
     d = files
     out = tmp_path / "out"
-    res = scssl("finetune", "--reference", d / "ref.h5ad", "--checkpoint", d / "enc",
-                "--label-key", "celltype", "--output", out / "clf")  # fmt: skip
-    _fails(res, out, "--label-key 'celltype': no such obs column", "cell_type")
     pre = read_h5ad(d / "pre.h5ad")
     write_h5ad(pre[:, : pre.n_vars // 5].copy(), tmp_path / "few.h5ad")
-    res = scssl("finetune", "--reference", tmp_path / "few.h5ad", "--checkpoint", d / "enc",
-                "--label-key", "cell_type", "--output", out / "clf")  # fmt: skip
-    _fails(res, out, "of the checkpoint's 500 genes are in the data", "--min-overlap")
-    res = scssl("annotate", "--input", d / "pre.h5ad", "--output", out / "a.h5ad")
-    _fails(res, out, "give either --classifier")
-    res = scssl("annotate", "--input", d / "pre.h5ad", "--output", out / "a.h5ad",
-                "--markers", tmp_path / "none.csv")  # fmt: skip
-    _fails(res, out, "none.csv: marker table not found", "pbmc_human")
-    res = scssl("annotate", "--input", d / "pre.h5ad", "--output", out / "a.h5ad",
-                "--classifier", d / "enc")  # fmt: skip
-    _fails(res, out, "an encoder checkpoint", "scssl finetune")
-    res = scssl("cluster", "--input", d / "pre.h5ad", "--output", out / "c.h5ad",
-                "--use-rep", "X_nope")  # fmt: skip
-    _fails(res, out, "--use-rep 'X_nope': no such obsm key", "X_pca")
-    res = scssl("evaluate", "--input", d / "pre.h5ad", "--output", out / "m.json",
-                "--label-key", "truth")  # fmt: skip
-    _fails(res, out, "--label-key 'truth': no such obs column")
+    cases = [
+        (("finetune", "--reference", d / "ref.h5ad", "--checkpoint", d / "enc",
+          "--label-key", "celltype", "--output", out / "clf"),
+         ("--label-key 'celltype': no such obs column", "cell_type")),
+        (("finetune", "--reference", tmp_path / "few.h5ad", "--checkpoint", d / "enc",
+          "--label-key", "cell_type", "--output", out / "clf"),
+         ("of the checkpoint's 500 genes are in the data", "--min-overlap")),
+        (("annotate", "--input", d / "pre.h5ad", "--output", out / "a.h5ad"),
+         ("give either --classifier",)),
+        (("annotate", "--input", d / "pre.h5ad", "--output", out / "a.h5ad",
+          "--markers", tmp_path / "none.csv"),
+         ("none.csv: marker table not found", "pbmc_human")),
+        (("annotate", "--input", d / "pre.h5ad", "--output", out / "a.h5ad",
+          "--classifier", d / "enc"),
+         ("an encoder checkpoint", "scssl finetune")),
+        (("cluster", "--input", d / "pre.h5ad", "--output", out / "c.h5ad",
+          "--use-rep", "X_nope"),
+         ("--use-rep 'X_nope': no such obsm key", "X_pca")),
+        (("evaluate", "--input", d / "pre.h5ad", "--output", out / "m.json",
+          "--label-key", "truth"),
+         ("--label-key 'truth': no such obs column",)),
+    ]  # fmt: skip
+    for args, needles in cases:
+        code, err = main_exit(capsys, *args)
+        assert code == 2, (args, err)
+        assert all(n in err for n in needles), (needles, err)
+        assert "Traceback" not in err and _empty(out), list(out.iterdir())
+    # and once as a separate process, as Nextflow runs it
+    res = subprocess.run(
+        [sys.executable, "-m", "scssl.cli", "annotate", "--input", str(d / "pre.h5ad"),
+         "--output", str(out / "a.h5ad"), "--markers", "pancreas_mouse"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert res.returncode == 2 and "only 0 of its 41 genes are in the data" in res.stderr
+    assert _empty(out)
 
 
 def test_help_lists_the_new_steps_with_defaults():

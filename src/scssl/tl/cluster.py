@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import anndata as ad
@@ -70,7 +71,8 @@ def cluster(
     The ``uns['scssl_cluster']`` record. Writes ``obsp['distances', 'connectivities']`` and
     ``uns['neighbors']`` (scanpy's), ``obs['leiden_<resolution>']`` for each resolution,
     ``obs['kmeans']`` when ``n_clusters`` is given, ``obsm['X_umap']`` when ``umap`` and
-    ``uns['scssl_cluster']`` (representation, keys, clusters per key, params).
+    ``uns['scssl_cluster']`` (representation, keys, clusters per key, params, seconds per
+    stage).
     """
     import scanpy as sc
 
@@ -84,6 +86,15 @@ def cluster(
     if adata.n_obs <= n_neighbors:
         raise InputError(f"{adata.n_obs} cells: need more than --n-neighbors {n_neighbors}.")
     keys: list[str] = []
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(now - clock, 3)
+        clock = now
+
     with step(f"cluster on {rep}") as added:
         exact = adata.n_obs <= EXACT_NEIGHBORS_MAX
         sc.pp.neighbors(
@@ -93,6 +104,7 @@ def cluster(
             random_state=seed,
             transformer="sklearn" if exact else None,
         )
+        lap("neighbors")
         for res in dict.fromkeys(float(r) for r in resolutions):
             key = leiden_key(res)
             sc.tl.leiden(
@@ -106,13 +118,16 @@ def cluster(
             )
             adata.obs[key] = _categorical(adata.obs[key].astype(int).to_numpy())
             keys.append(key)
+            lap(key)
         if n_clusters is not None:
             codes = _kmeans(np.asarray(adata.obsm[rep], dtype=np.float64), n_clusters, seed)
             adata.obs["kmeans"] = _categorical(codes)
             keys.append("kmeans")
+            lap("kmeans")
         if umap:
             sc.tl.umap(adata, random_state=seed)
             added.append("obsm['X_umap']")
+            lap("umap")
         record = {
             "use_rep": rep,
             "key": keys[0],
@@ -126,6 +141,7 @@ def cluster(
                 "umap": umap,
                 "seed": seed,
             },
+            "seconds": seconds,
         }
         adata.uns["scssl_cluster"] = record
         added += [f"obs['{k}']" for k in keys] + ["obsp['connectivities']"]

@@ -25,7 +25,7 @@ from .embed import embed_module
 FINETUNE_DEFAULTS: dict[str, Any] = {
     "max_epochs": 60,
     "batch_size": 128,
-    "lr": 1e-3,
+    "lr": 3e-3,
     "val_frac": 0.1,
     "patience": 15,
     "warmup_frac": 0.05,
