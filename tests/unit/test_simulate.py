@@ -208,10 +208,11 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     simulate(tmp_path / "b", seed=3, **kwargs)
     simulate(tmp_path / "c", seed=4, **kwargs)
     first, again, other = (_digests(tmp_path / x) for x in "abc")
-    assert len(first) == 1 + 2 * 4 and first == again
+    assert len(first) == 2 + 2 * 4 and first == again  # samplesheet, markers + 4 per sample
     key = "sim_1/outs/filtered_feature_bc_matrix/matrix.mtx.gz"
     assert first[key] != other[key]
     assert first["sim_1/truth.csv"] != other["sim_1/truth.csv"]
+    assert first["markers.csv"] != other["markers.csv"]
 
 
 def test_no_proteins_and_one_sample(tmp_path: Path) -> None:
@@ -268,3 +269,20 @@ def test_write_10x_mtx_roundtrip(tmp_path: Path) -> None:
         write_10x_mtx(tmp_path / "bad", X[:3], *args)
     with pytest.raises(InputError, match="integer"):
         write_10x_mtx(tmp_path / "bad", X * 0.5, *args)
+
+
+def test_marker_table_names_each_type_and_its_marker_genes(tmp_path: Path) -> None:
+    simulate(tmp_path, n_samples=1, n_cells=200, n_genes=600, n_proteins=0, seed=1)
+    markers = pd.read_csv(tmp_path / "markers.csv")
+    truth = pd.read_csv(tmp_path / "sim_1" / "truth.csv")
+    types = set(truth["cell_type"][~truth["cell_type"].str.contains(r"\+")])
+    assert set(markers["cell_type"]) == types
+    assert (markers["weight"] > 0).all() and markers.groupby("cell_type").size().min() >= 3
+    # a type's markers are higher in its own cells than in the others
+    a = sc.read_10x_mtx(tmp_path / "sim_1" / "outs" / "filtered_feature_bc_matrix")
+    sc.pp.normalize_total(a, target_sum=1e4)
+    sc.pp.log1p(a)
+    cell_type = truth.set_index("barcode").loc[a.obs_names, "cell_type"].to_numpy()
+    for t, genes in markers.groupby("cell_type")["gene"]:
+        score = np.asarray(a[:, a.var_names.isin(genes)].X.mean(axis=1)).ravel()
+        assert score[cell_type == t].mean() > score[cell_type != t].mean() + 0.5, t
