@@ -24,7 +24,7 @@ process SCSSL_SUMMARY {
     def args = task.ext.args ?: ''
     def checkpoint_arg = checkpoint ? "--checkpoint ${checkpoint}" : ''
     def metrics_arg = metrics ? "--metrics ${metrics}" : ''
-    def versions_arg = versions ? "--versions ${versions}" : ''
+    def versions_arg = [versions].flatten().findAll { it }.collect { "--versions ${it}" }.join(' ')
     """
     scssl summary \\
         --input ${h5ad} \\
