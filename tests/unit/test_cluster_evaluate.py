@@ -114,3 +114,34 @@ def test_evaluate_scores_clusters_labels_and_batches(clustered):
     assert out["batch"]["batch_asw_within"] == "label"
     with pytest.raises(InputError, match="--label-key 'truth': no such obs column"):
         evaluate(a, label_key="truth")
+
+
+def test_clustering_keeps_torch_threads(sim_dir):
+    """With OMP_NUM_THREADS set, scanpy's neighbour graph resets OpenMP's thread count to all
+    cores (numba's pool); cluster() must leave torch at the --threads it was given (checked
+    in a fresh process)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "import sys, torch\n"
+        "torch.set_num_threads(1)\n"
+        "from tests._annot_data import sim_preprocessed\n"
+        "from scssl.tl.cluster import cluster\n"
+        "a = sim_preprocessed(__import__('pathlib').Path(sys.argv[1]))\n"
+        "assert torch.get_num_threads() == 1  # torch's OpenMP started, as after embed\n"
+        "cluster(a, use_rep='X_pca', umap=False)\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}  # as an HPC job sets it
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(sim_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "1", res.stdout + res.stderr[-2000:]

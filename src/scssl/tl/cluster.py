@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import anndata as ad
 import numpy as np
@@ -37,6 +39,21 @@ def resolve_rep(adata: ad.AnnData, use_rep: str | None) -> str:
         "no embedding to cluster on: expected obsm['X_scssl_<family>'] (scssl embed) or "
         "obsm['X_pca'] (scssl preprocess); name one with --use-rep."
     )
+
+
+@contextmanager
+def _keep_torch_threads() -> Iterator[None]:
+    """Restore torch's intra-op thread count after numba code (scanpy's neighbour graph
+    starts numba's OpenMP pool, which resets the shared OpenMP thread count to all cores:
+    a later torch step in the same process, e.g. ``finetune`` in ``scssl run``, would
+    otherwise ignore ``--threads``)."""
+    torch = sys.modules.get("torch")
+    n = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        if torch is not None and torch.get_num_threads() != n:
+            torch.set_num_threads(n)
 
 
 def _kmeans(X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
@@ -95,7 +112,7 @@ def cluster(
         seconds[name] = round(now - clock, 3)
         clock = now
 
-    with step(f"cluster on {rep}") as added:
+    with step(f"cluster on {rep}") as added, _keep_torch_threads():
         exact = adata.n_obs <= EXACT_NEIGHBORS_MAX
         sc.pp.neighbors(
             adata,
