@@ -9,23 +9,13 @@ from typing import Any
 import yaml
 
 from ._atomic import write_text
+from ._tsv import commented_yaml, tsv_text
 
 
 def tsv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
     """Rows as tab-separated text (floats with 4 significant digits; None as empty)."""
     cols = list(columns or dict.fromkeys(k for r in rows for k in r))
-    lines = ["\t".join(cols)]
-    for r in rows:
-        lines.append("\t".join(_cell(r.get(c)) for c in cols))
-    return "\n".join(lines) + "\n"
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v).replace("\t", " ").replace("\n", " ")
+    return tsv_text(cols, ([r.get(c) for c in cols] for r in rows), digits=4)
 
 
 def mqc_header(id_: str, section: str, description: str, plot_type: str, **pconfig: Any) -> str:
@@ -38,8 +28,7 @@ def mqc_header(id_: str, section: str, description: str, plot_type: str, **pconf
     }
     if pconfig:
         head["pconfig"] = pconfig
-    text = yaml.safe_dump(head, sort_keys=False, default_flow_style=False, width=10_000)
-    return "".join(f"# {line}\n" for line in text.splitlines())
+    return commented_yaml(head, width=10_000)
 
 
 def write_mqc_table(

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .._tsv import commented_yaml, tsv_text
 from .load import ModelRun
 
 
@@ -30,22 +31,11 @@ def _section(sid: str) -> dict[str, Any]:
 
 
 def _header(sid: str) -> str:
-    text = yaml.safe_dump(_section(sid), sort_keys=False, width=1000, allow_unicode=True)
-    return "".join(f"# {line}\n" for line in text.splitlines())
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v).replace("\t", " ").replace("\n", " ")
+    return commented_yaml(_section(sid), width=1000, allow_unicode=True)
 
 
 def _tsv(sid: str, columns: list[str], rows: list[list[Any]]) -> str:
-    lines = ["\t".join(["Sample", *columns])]
-    lines += ["\t".join(_cell(v) for v in row) for row in rows]
-    return _header(sid) + "\n".join(lines) + "\n"
+    return _header(sid) + tsv_text(["Sample", *columns], rows, digits=6)
 
 
 QC_TABLE = (
