@@ -1,8 +1,11 @@
-"""Pieces shared by the CLI modules: path type, thread limits, KEY=VALUE parsing, device."""
+"""Pieces shared by the CLI modules: path type, thread limits, KEY=VALUE parsing, device,
+and the option decorators several commands use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -42,3 +45,69 @@ def _device(device: str) -> str:
 
 
 DEVICE = click.Choice(["auto", "cpu", "cuda"])
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stack_options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying ``options`` in the order listed (first is shown first)."""
+
+    def decorator(fn: F) -> F:
+        for opt in reversed(options):
+            fn = opt(fn)
+        return fn
+
+    return decorator
+
+
+def input_option(help: str) -> Callable[[F], F]:
+    """``--input`` (parameter ``input_``): the step's required input path."""
+    return click.option("--input", "input_", required=True, type=PATH_IN, help=help)
+
+
+def inputs_option(help: str) -> Callable[[F], F]:
+    """``--input`` (parameter ``inputs``), required and repeatable."""
+    return click.option("--input", "inputs", required=True, multiple=True, type=PATH_IN, help=help)
+
+
+def output_option(help: str) -> Callable[[F], F]:
+    """``--output``: the step's required output path."""
+    return click.option("--output", required=True, type=PATH_IN, help=help)
+
+
+def seed_option(default: int | None = 0, help: str | None = None) -> Callable[[F], F]:
+    """``--seed``: the random seed."""
+    return click.option("--seed", type=int, default=default, help=help)
+
+
+def set_option(help: str) -> Callable[[F], F]:
+    """``--set KEY=VALUE`` (parameter ``sets``), repeatable; parse with :func:`_parse_set`."""
+    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=help)
+
+
+def min_overlap_option(default: float, help: str | None = None) -> Callable[[F], F]:
+    """``--min-overlap``: the least share of a model's genes that must be in the data."""
+    return click.option("--min-overlap", type=float, default=default, help=help)
+
+
+checkpoint_option = click.option(
+    "--checkpoint", required=True, type=PATH_IN, help="Folder from scssl pretrain."
+)
+"""``--checkpoint``: the folder ``scssl pretrain`` wrote."""
+
+threads_option = click.option("--threads", type=int, default=None)
+"""``--threads``: BLAS/OpenMP and torch threads, applied with :func:`_threads`."""
+
+device_option = click.option("--device", type=DEVICE, default="auto")
+"""``--device``: auto, cpu or cuda, resolved with :func:`_device`."""
+
+report_files_options = stack_options(
+    click.option("--report-dir", type=PATH_IN, default=None, help="[default: the output's folder]"),
+    click.option("--prefix", default=None, help="Report file prefix [default: the output's stem]."),
+)
+"""``--report-dir`` and ``--prefix`` of the steps that write report files beside their output."""
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The ``values`` that are not None (options left at their None default are dropped)."""
+    return {k: v for k, v in values.items() if v is not None}

@@ -13,7 +13,15 @@ from pathlib import Path
 import click
 
 from . import __version__
-from ._cli_common import PATH_IN, _threads
+from ._cli_common import (
+    PATH_IN,
+    _threads,
+    input_option,
+    inputs_option,
+    output_option,
+    seed_option,
+    threads_option,
+)
 from ._errors import ScsslError
 from ._log import configure
 from .pp.preprocess import PreprocessParams
@@ -35,14 +43,8 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 @cli.command()
-@click.option(
-    "--input",
-    "input_",
-    required=True,
-    type=PATH_IN,
-    help="Cell Ranger outs/ folder, matrix folder, 10x .h5 or .h5ad.",
-)
-@click.option("--output", required=True, type=PATH_IN, help="Output .h5ad.")
+@input_option("Cell Ranger outs/ folder, matrix folder, 10x .h5 or .h5ad.")
+@output_option("Output .h5ad.")
 @click.option("--sample", required=True, help="Sample id; prefixes every barcode.")
 @click.option(
     "--meta",
@@ -72,8 +74,8 @@ def _parse_meta(items: tuple[str, ...]) -> dict[str, object]:
 
 
 @cli.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Ingested sample .h5ad.")
-@click.option("--output", required=True, type=PATH_IN, help="Filtered sample .h5ad.")
+@input_option("Ingested sample .h5ad.")
+@output_option("Filtered sample .h5ad.")
 @click.option(
     "--report-dir",
     type=PATH_IN,
@@ -127,8 +129,8 @@ def _parse_meta(items: tuple[str, ...]) -> dict[str, object]:
 @click.option(
     "--min-cells-pass", type=int, default=_Q.min_cells_pass, help="Fail when fewer cells pass QC."
 )
-@click.option("--seed", type=int, default=_Q.seed)
-@click.option("--threads", type=int, default=None)
+@seed_option(_Q.seed)
+@threads_option
 def qc(
     input_: Path,
     output: Path,
@@ -184,15 +186,8 @@ def qc(
 
 
 @cli.command()
-@click.option(
-    "--input",
-    "inputs",
-    required=True,
-    multiple=True,
-    type=PATH_IN,
-    help="QC'd sample .h5ad; repeat for every sample.",
-)
-@click.option("--output", required=True, type=PATH_IN, help="Merged .h5ad.")
+@inputs_option("QC'd sample .h5ad; repeat for every sample.")
+@output_option("Merged .h5ad.")
 @click.option("--batch-key", default="batch", help="obs column naming the batch.")
 @click.option(
     "--join",
@@ -216,8 +211,8 @@ def merge(
 
 
 @cli.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Merged .h5ad.")
-@click.option("--output", required=True, type=PATH_IN, help="Preprocessed .h5ad.")
+@input_option("Merged .h5ad.")
+@output_option("Preprocessed .h5ad.")
 @click.option(
     "--hvg-output",
     type=PATH_IN,
@@ -237,8 +232,8 @@ def merge(
     help="Also compute Pearson residuals of the HVGs and run PCA on them.",
 )
 @click.option("--n-pcs", type=int, default=_P.n_pcs)
-@click.option("--seed", type=int, default=_P.seed)
-@click.option("--threads", type=int, default=None)
+@seed_option(_P.seed)
+@threads_option
 def preprocess(
     input_: Path,
     output: Path,
@@ -267,13 +262,13 @@ def preprocess(
 
 
 @cli.command()
-@click.option("--output", required=True, type=PATH_IN, help="Folder to write samples into.")
+@output_option("Folder to write samples into.")
 @click.option("--n-samples", type=int, default=3)
 @click.option("--n-cells", type=int, default=400, help="Cells per sample.")
 @click.option("--n-genes", type=int, default=2000)
 @click.option("--n-proteins", type=int, default=12, help="Antibody Capture features (0: none).")
 @click.option("--n-cell-types", type=int, default=5)
-@click.option("--seed", type=int, default=0)
+@seed_option()
 def simulate(
     output: Path,
     n_samples: int,
@@ -314,8 +309,8 @@ def simulate(
     default=None,
     help="YAML/JSON of params, the file `nextflow run -params-file` takes (docs/usage.md).",
 )
-@click.option("--seed", type=int, default=None, help="[default: the params' seed, else 0]")
-@click.option("--threads", type=int, default=None)
+@seed_option(None, help="[default: the params' seed, else 0]")
+@threads_option
 def run(
     samplesheet: Path | None,
     outdir: Path | None,

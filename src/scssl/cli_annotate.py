@@ -6,7 +6,22 @@ from pathlib import Path
 
 import click
 
-from ._cli_common import DEVICE, PATH_IN, _device, _parse_set, _threads
+from ._cli_common import (
+    PATH_IN,
+    _device,
+    _parse_set,
+    _threads,
+    checkpoint_option,
+    device_option,
+    given,
+    input_option,
+    min_overlap_option,
+    output_option,
+    report_files_options,
+    seed_option,
+    set_option,
+    threads_option,
+)
 from .models.classifier import MODES, ClassifierConfig
 from .steps_annotate import MARKER_METHODS, AnnotateParams, ClusterParams
 
@@ -16,8 +31,8 @@ _F = ClassifierConfig()
 
 
 @click.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Embedded .h5ad.")
-@click.option("--output", required=True, type=PATH_IN, help="Clustered .h5ad.")
+@input_option("Embedded .h5ad.")
+@output_option("Clustered .h5ad.")
 @click.option(
     "--use-rep",
     default=_C.use_rep,
@@ -47,10 +62,9 @@ _F = ClassifierConfig()
 )
 @click.option("--marker-method", type=click.Choice(MARKER_METHODS), default=_C.marker_method)
 @click.option("--batch-key", default=_C.batch_key, help="obs column for batch-mixing metrics.")
-@click.option("--report-dir", type=PATH_IN, default=None, help="[default: the output's folder]")
-@click.option("--prefix", default=None, help="Report file prefix [default: the output's stem].")
-@click.option("--seed", type=int, default=_C.seed)
-@click.option("--threads", type=int, default=None)
+@report_files_options
+@seed_option(_C.seed)
+@threads_option
 def cluster(
     input_: Path,
     output: Path,
@@ -89,8 +103,8 @@ def cluster(
 @click.option(
     "--reference", required=True, type=PATH_IN, help="Labelled, preprocessed reference .h5ad."
 )
-@click.option("--checkpoint", required=True, type=PATH_IN, help="Folder from scssl pretrain.")
-@click.option("--output", required=True, type=PATH_IN, help="Classifier folder to write.")
+@checkpoint_option
+@output_option("Classifier folder to write.")
 @click.option(
     "--label-key", "--label_key", "label_key", required=True, help="obs column of cell types."
 )
@@ -100,13 +114,7 @@ def cluster(
     default=_F.mode,
     help="knn: frozen encoder + kNN vote; linear: linear probe; full: fine-tune everything.",
 )
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Classifier hyperparameter (e.g. k=10, encoder_lr_factor=0.3); repeatable.",
-)
+@set_option("Classifier hyperparameter (e.g. k=10, encoder_lr_factor=0.3); repeatable.")
 @click.option("--max-epochs", type=int, default=None, help="[default: 60]")
 @click.option("--batch-size", type=int, default=None, help="[default: 128]")
 @click.option(
@@ -117,15 +125,10 @@ def cluster(
 )
 @click.option("--patience", type=int, default=None, help="Early-stopping patience [default: 15].")
 @click.option("--val-frac", type=float, default=None, help="Validation share [default: 0.1].")
-@click.option(
-    "--min-overlap",
-    type=float,
-    default=0.5,
-    help="Refuse when fewer of the checkpoint's genes are in the reference.",
-)
-@click.option("--device", type=DEVICE, default="auto")
-@click.option("--seed", type=int, default=0)
-@click.option("--threads", type=int, default=None)
+@min_overlap_option(0.5, "Refuse when fewer of the checkpoint's genes are in the reference.")
+@device_option
+@seed_option()
+@threads_option
 def finetune(
     reference: Path,
     checkpoint: Path,
@@ -148,17 +151,9 @@ def finetune(
 
     _threads(threads)
     config = {**_parse_set(sets, "--set"), "mode": mode}
-    train = {
-        k: v
-        for k, v in {
-            "max_epochs": max_epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "patience": patience,
-            "val_frac": val_frac,
-        }.items()
-        if v is not None
-    }
+    train = given(
+        max_epochs=max_epochs, batch_size=batch_size, lr=lr, patience=patience, val_frac=val_frac
+    )
     train.update(seed=seed, device=_device(device))
     steps_annotate.finetune(
         reference,
@@ -173,8 +168,8 @@ def finetune(
 
 
 @click.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Clustered .h5ad.")
-@click.option("--output", required=True, type=PATH_IN, help="Annotated .h5ad.")
+@input_option("Clustered .h5ad.")
+@output_option("Annotated .h5ad.")
 @click.option("--classifier", type=PATH_IN, default=None, help="Folder from scssl finetune.")
 @click.option(
     "--markers",
@@ -202,11 +197,10 @@ def finetune(
     default=_A.smooth,
     help="Weight of the neighbours' mean in each cell's probabilities/scores (0: off).",
 )
-@click.option("--min-overlap", type=float, default=_A.min_overlap)
-@click.option("--report-dir", type=PATH_IN, default=None, help="[default: the output's folder]")
-@click.option("--prefix", default=None, help="Report file prefix [default: the output's stem].")
-@click.option("--device", type=DEVICE, default="auto")
-@click.option("--threads", type=int, default=None)
+@min_overlap_option(_A.min_overlap)
+@report_files_options
+@device_option
+@threads_option
 def annotate(
     input_: Path,
     output: Path,
@@ -246,8 +240,8 @@ def annotate(
 
 
 @click.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Clustered/annotated .h5ad.")
-@click.option("--output", required=True, type=PATH_IN, help="Metrics .json (reports beside it).")
+@input_option("Clustered/annotated .h5ad.")
+@output_option("Metrics .json (reports beside it).")
 @click.option(
     "--label-key", "--label_key", "label_key", default=None, help="obs column of true labels."
 )
@@ -265,8 +259,8 @@ def annotate(
 )
 @click.option("--batch-key", default="batch", help="obs column for batch-mixing metrics.")
 @click.option("--use-rep", default="auto", help="obsm embedding for silhouette and mixing.")
-@click.option("--seed", type=int, default=0)
-@click.option("--threads", type=int, default=None)
+@seed_option()
+@threads_option
 def evaluate(
     input_: Path,
     output: Path,

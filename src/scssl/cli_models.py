@@ -6,25 +6,33 @@ from pathlib import Path
 
 import click
 
-from ._cli_common import DEVICE, PATH_IN, _device, _parse_set, _threads
+from ._cli_common import (
+    PATH_IN,
+    _device,
+    _parse_set,
+    _threads,
+    checkpoint_option,
+    device_option,
+    given,
+    input_option,
+    min_overlap_option,
+    output_option,
+    seed_option,
+    set_option,
+    threads_option,
+)
 
 
 @click.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Preprocessed .h5ad.")
-@click.option("--output", required=True, type=PATH_IN, help="Checkpoint folder to write.")
+@input_option("Preprocessed .h5ad.")
+@output_option("Checkpoint folder to write.")
 @click.option(
     "--family",
     type=click.Choice(["mae", "contrastive", "srsa_vae", "token_mae"]),
     default="mae",
     help="Model family.",
 )
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Model hyperparameter of the family's Config (e.g. masker=swap); repeatable.",
-)
+@set_option("Model hyperparameter of the family's Config (e.g. masker=swap); repeatable.")
 @click.option(
     "--gmt",
     type=PATH_IN,
@@ -50,9 +58,9 @@ from ._cli_common import DEVICE, PATH_IN, _device, _parse_set, _threads
     is_flag=True,
     help="Train in float32: no bf16 autocast on the GPU (nor on CPUs with native bf16).",
 )
-@click.option("--device", type=DEVICE, default="auto")
-@click.option("--seed", type=int, default=0)
-@click.option("--threads", type=int, default=None)
+@device_option
+@seed_option()
+@threads_option
 def pretrain(
     input_: Path,
     output: Path,
@@ -80,16 +88,7 @@ def pretrain(
     model_config = _parse_set(sets, "--set")
     if gmt is not None:
         model_config["gmt"] = str(gmt)
-    train = {
-        k: v
-        for k, v in {
-            "max_epochs": max_epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "patience": patience,
-        }.items()
-        if v is not None
-    }
+    train = given(max_epochs=max_epochs, batch_size=batch_size, lr=lr, patience=patience)
     train.update(seed=seed, device=_device(device), resident=resident, bf16=not no_bf16)
     done = steps.pretrain(
         input_,
@@ -107,17 +106,12 @@ def pretrain(
 
 
 @click.command()
-@click.option("--input", "input_", required=True, type=PATH_IN, help="Preprocessed .h5ad.")
-@click.option("--checkpoint", required=True, type=PATH_IN, help="Folder from scssl pretrain.")
-@click.option("--output", required=True, type=PATH_IN, help="Output .h5ad.")
-@click.option(
-    "--min-overlap",
-    type=float,
-    default=0.5,
-    help="Refuse when fewer of the checkpoint's genes are found in the data.",
-)
-@click.option("--device", type=DEVICE, default="auto")
-@click.option("--threads", type=int, default=None)
+@input_option("Preprocessed .h5ad.")
+@checkpoint_option
+@output_option("Output .h5ad.")
+@min_overlap_option(0.5, "Refuse when fewer of the checkpoint's genes are found in the data.")
+@device_option
+@threads_option
 def embed(
     input_: Path,
     checkpoint: Path,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from ._cli_common import PATH_IN
+from ._cli_common import (
+    PATH_IN,
+    input_option,
+    inputs_option,
+    output_option,
+    seed_option,
+    stack_options,
+)
 from .report.checks import ReportThresholds
 
 _W = ReportThresholds()
@@ -28,65 +34,56 @@ WARN_OPTIONS = (
 )
 
 
-def _warn_options(fn: Callable) -> Callable:
-    """The ``--warn-*`` thresholds of :class:`ReportThresholds`."""
-    for flag, field, typ, help_ in reversed(WARN_OPTIONS):
-        default = getattr(_W, field)
-        fn = click.option(flag, "warn_" + field, type=typ, default=default, help=help_)(fn)
-    return fn
-
-
-INPUT = click.option(
-    "--input",
-    "input_",
-    required=True,
-    type=PATH_IN,
-    help="The run's final .h5ad (all samples; obs['sample']).",
+_warn_options = stack_options(
+    *(
+        click.option(flag, "warn_" + field, type=typ, default=getattr(_W, field), help=help_)
+        for flag, field, typ, help_ in WARN_OPTIONS
+    )
 )
+"""The ``--warn-*`` thresholds of :class:`ReportThresholds` (report and summary)."""
 
 
-def _run_inputs(fn: Callable) -> Callable:
-    """Options of both report and summary: QC folder, checkpoints, metrics, versions, keys."""
-    options = [
-        click.option(
-            "--qc-dir",
-            type=PATH_IN,
-            default=None,
-            help="Folder with <sample>_qc_summary.json and <sample>_qc_cells.tsv.gz from "
-            "`scssl qc` [default: the QC summaries stored in the input].",
-        ),
-        click.option(
-            "--checkpoint",
-            "checkpoints",
-            multiple=True,
-            type=PATH_IN,
-            help="Checkpoint folder (history.tsv, config.json); repeatable.",
-        ),
-        click.option("--metrics", type=PATH_IN, default=None, help="Metrics JSON."),
-        click.option(
-            "--versions",
-            multiple=True,
-            type=PATH_IN,
-            help="versions.yml of the run's steps; repeatable.",
-        ),
-        click.option(
-            "--cluster-key",
-            default=None,
-            help="obs column of clusters [default: leiden_<res> nearest 1.0, else kmeans].",
-        ),
-        click.option(
-            "--label-key", default=None, help="obs column of cell types [default: scssl_label]."
-        ),
-        click.option(
-            "--score-key",
-            default=None,
-            help="obs column of label confidence [default: <label-key>_score, ...].",
-        ),
-        click.option("--run-name", default=None, help="Run name [default: the input's name]."),
-    ]
-    for opt in reversed(options):
-        fn = opt(fn)
-    return fn
+INPUT = input_option("The run's final .h5ad (all samples; obs['sample']).")
+
+
+_run_inputs = stack_options(
+    click.option(
+        "--qc-dir",
+        type=PATH_IN,
+        default=None,
+        help="Folder with <sample>_qc_summary.json and <sample>_qc_cells.tsv.gz from "
+        "`scssl qc` [default: the QC summaries stored in the input].",
+    ),
+    click.option(
+        "--checkpoint",
+        "checkpoints",
+        multiple=True,
+        type=PATH_IN,
+        help="Checkpoint folder (history.tsv, config.json); repeatable.",
+    ),
+    click.option("--metrics", type=PATH_IN, default=None, help="Metrics JSON."),
+    click.option(
+        "--versions",
+        multiple=True,
+        type=PATH_IN,
+        help="versions.yml of the run's steps; repeatable.",
+    ),
+    click.option(
+        "--cluster-key",
+        default=None,
+        help="obs column of clusters [default: leiden_<res> nearest 1.0, else kmeans].",
+    ),
+    click.option(
+        "--label-key", default=None, help="obs column of cell types [default: scssl_label]."
+    ),
+    click.option(
+        "--score-key",
+        default=None,
+        help="obs column of label confidence [default: <label-key>_score, ...].",
+    ),
+    click.option("--run-name", default=None, help="Run name [default: the input's name]."),
+)
+"""Options of both report and summary: QC folder, checkpoints, metrics, versions, keys."""
 
 
 def _thresholds(kw: dict) -> ReportThresholds:
@@ -111,12 +108,7 @@ def _raw_map(items: tuple[str, ...], samples: tuple[str, ...]) -> dict[str, Path
 
 @click.command()
 @INPUT
-@click.option(
-    "--output",
-    required=True,
-    type=PATH_IN,
-    help="Folder for <sample>.report.html and <sample>_scssl_*_mqc.tsv.",
-)
+@output_option("Folder for <sample>.report.html and <sample>_scssl_*_mqc.tsv.")
 @click.option(
     "--sample",
     "samples",
@@ -139,7 +131,7 @@ def _raw_map(items: tuple[str, ...], samples: tuple[str, ...]) -> dict[str, Path
 )
 @click.option("--n-markers", type=int, default=8, help="Top marker genes shown per cluster.")
 @click.option("--max-points", type=int, default=50_000, help="Cells drawn per scatter plot.")
-@click.option("--seed", type=int, default=0, help="Seed of the scatter-plot subsample.")
+@seed_option(help="Seed of the scatter-plot subsample.")
 @_warn_options
 def report(**kw) -> None:
     """Per-sample self-contained HTML report and MultiQC files."""
@@ -159,7 +151,7 @@ def report(**kw) -> None:
 
 @click.command()
 @INPUT
-@click.option("--output", required=True, type=PATH_IN, help="summary.json to write.")
+@output_option("summary.json to write.")
 @_run_inputs
 @click.option(
     "--mqc-dir",
@@ -178,20 +170,8 @@ def summary(**kw) -> None:
 
 
 @click.command()
-@click.option(
-    "--input",
-    "inputs",
-    required=True,
-    multiple=True,
-    type=PATH_IN,
-    help="Folder or file with *_mqc files; repeatable.",
-)
-@click.option(
-    "--output",
-    required=True,
-    type=PATH_IN,
-    help="Folder for multiqc_report.html and multiqc_report_data/.",
-)
+@inputs_option("Folder or file with *_mqc files; repeatable.")
+@output_option("Folder for multiqc_report.html and multiqc_report_data/.")
 @click.option(
     "--config",
     "configs",
