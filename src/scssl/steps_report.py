@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._atomic import write_json, write_text
 from ._errors import InputError
 from ._log import step
-from .report import ReportThresholds, build_context, build_sample, run_multiqc, run_summary
+from .report import ReportInputs, build_context, build_sample, run_multiqc, run_summary
 from .report.load import knee_totals
 from .report.mqc import loss_json, sample_files, versions_yaml
 
@@ -24,42 +25,17 @@ def report(
     output: PathLike,
     *,
     samples: Sequence[str] | None = None,
-    qc_dir: PathLike | None = None,
-    checkpoints: Sequence[PathLike] = (),
-    metrics: PathLike | None = None,
-    markers: PathLike | None = None,
     raw: Mapping[str, PathLike] | None = None,
-    versions: Sequence[PathLike] = (),
-    cluster_key: str | None = None,
-    label_key: str | None = None,
-    score_key: str | None = None,
-    thresholds: ReportThresholds | None = None,
-    run_name: str | None = None,
-    n_markers: int = 8,
-    max_points: int = 50_000,
-    seed: int = 0,
+    **inputs: Any,
 ) -> dict[str, Path]:
     """Write ``<output>/<sample>.report.html`` and ``<output>/<sample>_scssl_*_mqc.tsv``.
 
     ``samples`` defaults to every sample of ``input``; ``raw`` maps a sample to its raw
-    (unfiltered) matrix for the barcode-rank plot. Returns sample -> HTML path.
+    (unfiltered) matrix for the barcode-rank plot; ``inputs`` are the fields of
+    :class:`~scssl.report.ReportInputs` (QC folder, checkpoints, metrics, markers, keys, ...).
+    Returns sample -> HTML path.
     """
-    ctx = build_context(
-        input,
-        qc_dir=qc_dir,
-        checkpoints=checkpoints,
-        metrics=metrics,
-        markers=markers,
-        versions=versions,
-        cluster_key=cluster_key,
-        label_key=label_key,
-        score_key=score_key,
-        thresholds=thresholds,
-        run_name=run_name,
-        n_markers=n_markers,
-        max_points=max_points,
-        seed=seed,
-    )
+    ctx = build_context(input, ReportInputs(**inputs))
     present = ctx.run.obs["sample"].astype(str).unique().tolist() if "sample" in ctx.run.obs else []
     wanted = list(samples) if samples else present
     unknown = sorted(set((raw or {}).keys()) - set(wanted))
@@ -80,37 +56,13 @@ def report(
 
 
 def summary(
-    input: PathLike,
-    output: PathLike,
-    *,
-    qc_dir: PathLike | None = None,
-    checkpoints: Sequence[PathLike] = (),
-    metrics: PathLike | None = None,
-    versions: Sequence[PathLike] = (),
-    mqc_dir: PathLike | None = None,
-    cluster_key: str | None = None,
-    label_key: str | None = None,
-    score_key: str | None = None,
-    thresholds: ReportThresholds | None = None,
-    run_name: str | None = None,
+    input: PathLike, output: PathLike, *, mqc_dir: PathLike | None = None, **inputs: Any
 ) -> Path:
     """Write the run's ``summary.json`` to ``output`` and, into ``mqc_dir`` (default: the
     output's folder), ``scssl_loss_mqc.json`` (when a checkpoint is given) and
-    ``scssl_mqc_versions.yml``."""
-    ctx = build_context(
-        input,
-        qc_dir=qc_dir,
-        checkpoints=checkpoints,
-        metrics=metrics,
-        versions=versions,
-        cluster_key=cluster_key,
-        label_key=label_key,
-        score_key=score_key,
-        thresholds=thresholds,
-        run_name=run_name,
-        markers=None,
-        n_markers=0,
-    )
+    ``scssl_mqc_versions.yml``. ``inputs``: fields of :class:`~scssl.report.ReportInputs`
+    other than the marker ones (no marker table is read)."""
+    ctx = build_context(input, ReportInputs(**inputs, markers=None, n_markers=0))
     record = run_summary(ctx)
     loss = loss_json(ctx.models)
     folder = Path(mqc_dir) if mqc_dir is not None else Path(output).parent

@@ -86,27 +86,31 @@ def _markers(
     return top_markers(table, n_top), note
 
 
-def build_context(
-    input: str | Path,
-    *,
-    qc_dir: str | Path | None = None,
-    checkpoints: Sequence[str | Path] = (),
-    metrics: str | Path | None = None,
-    markers: str | Path | None = None,
-    versions: Sequence[str | Path] = (),
-    cluster_key: str | None = None,
-    label_key: str | None = None,
-    score_key: str | None = None,
-    thresholds: ReportThresholds | None = None,
-    run_name: str | None = None,
-    n_markers: int = 8,
-    max_points: int = 50_000,
-    seed: int = 0,
-) -> ReportContext:
+@dataclass(frozen=True)
+class ReportInputs:
+    """The optional inputs and settings of :func:`build_context` (each may be absent)."""
+
+    qc_dir: str | Path | None = None
+    checkpoints: Sequence[str | Path] = ()
+    metrics: str | Path | None = None
+    markers: str | Path | None = None
+    versions: Sequence[str | Path] = ()
+    cluster_key: str | None = None
+    label_key: str | None = None
+    score_key: str | None = None
+    thresholds: ReportThresholds | None = None
+    run_name: str | None = None
+    n_markers: int = 8
+    max_points: int = 50_000
+    seed: int = 0
+
+
+def build_context(input: str | Path, inputs: ReportInputs | None = None) -> ReportContext:
     """Read the run's inputs once; every optional input may be absent."""
+    o = inputs or ReportInputs()
     with step("report read inputs"):
         run = read_run(input)
-    keys = find_keys(run, cluster_key=cluster_key, label_key=label_key, score_key=score_key)
+    keys = find_keys(run, cluster_key=o.cluster_key, label_key=o.label_key, score_key=o.score_key)
     logger.info(
         "report inputs: %d cells; clusters %s, labels %s, score %s, umap %s, protein %s",
         run.obs.shape[0],
@@ -117,23 +121,24 @@ def build_context(
         keys.protein,
     )
     comps = {k: composition(run.obs, k) for k in (keys.cluster, keys.label) if k}
-    models = [read_model(c) for c in checkpoints]
-    metrics_data = read_json(metrics, "a metrics JSON") if metrics is not None else None
-    marker_table, marker_note = _markers(run, keys, Path(markers) if markers else None, n_markers)
-    vers = {"scssl report": runtime_versions(), **read_versions([Path(v) for v in versions])}
+    models = [read_model(c) for c in o.checkpoints]
+    metrics_data = read_json(o.metrics, "a metrics JSON") if o.metrics is not None else None
+    marker_path = Path(o.markers) if o.markers else None
+    marker_table, marker_note = _markers(run, keys, marker_path, o.n_markers)
+    vers = {"scssl report": runtime_versions(), **read_versions([Path(v) for v in o.versions])}
     return ReportContext(
         run=run,
         keys=keys,
         compositions=comps,
         models=models,
         metrics=metrics_data,
-        metrics_path=str(metrics) if metrics is not None else None,
+        metrics_path=str(o.metrics) if o.metrics is not None else None,
         markers=marker_table,
         markers_note=marker_note,
         versions=vers,
-        thresholds=thresholds or ReportThresholds(),
-        qc_dir=Path(qc_dir) if qc_dir is not None else None,
-        run_name=run_name or Path(input).stem,
-        max_points=max_points,
-        seed=seed,
+        thresholds=o.thresholds or ReportThresholds(),
+        qc_dir=Path(o.qc_dir) if o.qc_dir is not None else None,
+        run_name=o.run_name or Path(input).stem,
+        max_points=o.max_points,
+        seed=o.seed,
     )
