@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,14 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save_png(plt: Any, fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` as a 110-dpi PNG (atomically) and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)
 
 
 def plot_umap(
@@ -67,10 +76,7 @@ def plot_umap(
         ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=11)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return _save_png(plt, fig, path)
 
 
 def plot_confusion(confusion: dict, path: str | Path, *, title: str = "") -> Path:
@@ -94,7 +100,4 @@ def plot_confusion(confusion: dict, path: str | Path, *, title: str = "") -> Pat
     ax.set_ylabel("true")
     if title:
         ax.set_title(title, fontsize=10)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return _save_png(plt, fig, path)

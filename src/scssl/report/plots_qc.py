@@ -176,24 +176,13 @@ def barcode_ranks(totals: pd.Series, called: set[str], kept: set[str]) -> bytes:
     ax.plot(ranks, values, color=GREY, lw=1.5, label="all barcodes")
     is_called = np.isin(names, list(called))
     is_kept = np.isin(names, list(kept))
-    ax.scatter(
-        ranks[is_called],
-        values[is_called],
-        s=3,
-        color=ORANGE,
-        label="called cells",
-        rasterized=True,
-        linewidths=0,
-    )
-    ax.scatter(
-        ranks[is_kept],
-        values[is_kept],
-        s=3,
-        color=BLUE,
-        label="kept after QC",
-        rasterized=True,
-        linewidths=0,
-    )
+    for mask, color, label in (
+        (is_called, ORANGE, "called cells"),
+        (is_kept, BLUE, "kept after QC"),
+    ):
+        ax.scatter(
+            ranks[mask], values[mask], s=3, color=color, label=label, rasterized=True, linewidths=0
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("barcode rank")
