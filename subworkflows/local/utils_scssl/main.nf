@@ -22,6 +22,7 @@ workflow PIPELINE_INITIALISATION {
         validateParameters()
     }
     log.info paramsSummaryLog(workflow)
+    dumpParameters(outdir)
 
     def sheet = file(input, checkIfExists: true)
     ch_samplesheet = channel
@@ -55,6 +56,16 @@ workflow PIPELINE_COMPLETION {
 def resolveSamplePath(String value, sheet) {
     def absolute = value.startsWith('/') || value ==~ /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/.*/
     return file(absolute ? value : "${sheet.parent}/${value}", checkIfExists: true)
+}
+
+/*
+    The params of this run as JSON in pipeline_info/ (what `scssl run` writes as params.json).
+*/
+def dumpParameters(outdir) {
+    def info = file("${outdir}/pipeline_info")
+    info.mkdirs()
+    def json = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params))
+    file("${info}/params_${params.trace_report_suffix}.json").text = json
 }
 
 /*
