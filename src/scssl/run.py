@@ -181,23 +181,10 @@ def run_pipeline(
         annotated, metrics, label_key=p["truth_key"], batch_key=p["batch_key"], seed=p["seed"]
     )
     versions = write_text(info / "scssl_software_versions.yml", _versions())
-    steps_report.report(
-        annotated,
-        out / "report",
-        qc_dir=out / "qc",
-        checkpoints=[ckpt],
-        metrics=metrics,
-        versions=[versions],
-        seed=p["seed"],
-    )
-    steps_report.summary(
-        annotated,
-        info / "summary.json",
-        qc_dir=out / "qc",
-        checkpoints=[ckpt],
-        metrics=metrics,
-        versions=[versions],
-    )
+    run_files = {"qc_dir": out / "qc", "checkpoints": [ckpt], "metrics": metrics}
+    run_files["versions"] = [versions]
+    steps_report.report(annotated, out / "report", seed=p["seed"], **run_files)
+    steps_report.summary(annotated, info / "summary.json", **run_files)
     extra = [p["multiqc_config"]] if p["multiqc_config"] else []
     folders = ("qc", "cluster", "finetune", "annotate", "evaluate", "report", "pipeline_info")
     steps_report.multiqc(
