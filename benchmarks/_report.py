@@ -6,7 +6,7 @@ import datetime as _dt
 import shlex
 from pathlib import Path
 
-from _quality_md import machine_facts
+from _quality_md import machine_facts, replace_section
 
 SECTION = "## QC + normalize + HVG at 200k cells"
 LIMIT = 2.5
@@ -156,23 +156,4 @@ def render(
 
 def update_md(path: Path, section: str) -> None:
     """Replace the section in ``path`` (up to the next ``## ``), or append it."""
-    from scssl._atomic import write_text
-
-    header = (
-        "# Benchmarks\n\n"
-        "Timings and memory of scssl steps on synthetic data. Each section is written by a "
-        "script in `benchmarks/`; rerun it to refresh the figures.\n\n"
-    )
-    text = path.read_text() if path.exists() else header
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    block = section.rstrip("\n") + "\n"
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + block
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        rest = "".join(lines[end:])
-        new = "".join(lines[:start]) + block + ("\n" + rest if rest else "")
-    write_text(path, new)
+    replace_section(path, SECTION, section)
