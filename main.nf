@@ -15,7 +15,6 @@ include { PIPELINE_COMPLETION      } from './subworkflows/local/utils_scssl'
 
 workflow {
 
-    main:
     // validate params and the samplesheet; one channel item per sample
     PIPELINE_INITIALISATION (
         params.version,

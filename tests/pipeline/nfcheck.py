@@ -28,6 +28,9 @@ OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
 PAIR = re.compile(r"--([a-z][a-z0-9-]*)[ =]\$\{params\.(\w+)\}")
 SWITCH = re.compile(r"params\.(\w+)\s*\?\s*['\"]--([a-z][a-z0-9-]*)['\"]")
 PARAM_USE = re.compile(r"params\.(\w+)")
+# processes downstream of the collected versions topic: emitting into it too would be a cycle
+# (the topic closes when its producers finish), so they emit their versions as plain outputs
+TOPIC_CONSUMERS = frozenset({"SCSSL_SUMMARY", "SCSSL_MULTIQC"})
 # options whose param has another name: (command, option) -> param
 ALIASES = {
     ("pretrain", "set"): "model",
@@ -204,7 +207,11 @@ def module_problems(root: Path, cli: dict[str, Command]) -> list[str]:
 
             if (yaml.safe_load(meta.read_text()) or {}).get("name") != proc.name.lower():
                 problems.append(f"{_rel(meta, root)}: name is not '{proc.name.lower()}'")
-        if not re.search(r"topic:\s*versions", text):
+        on_topic = re.search(r"topic:\s*versions", text)
+        if proc.name in TOPIC_CONSUMERS:
+            if on_topic or not re.search(r"emit:\s*versions_\w+", text):
+                problems.append(f"{where}: must emit versions_* outputs, not on the topic")
+        elif not on_topic:
             problems.append(f"{where}: no output on the 'versions' topic")
         if not re.search(r"^\s*stub:\s*$", text, re.M):
             problems.append(f"{where}: no stub: block")

@@ -135,6 +135,12 @@ FAULTS = {
         "",
         "no output on the 'versions' topic",
     ),
+    "a topic consumer feeding the topic (a cycle)": (
+        "modules/local/scssl/summary/main.nf",
+        "emit: versions_scssl\n",
+        "emit: versions_scssl, topic: versions\n",
+        "must emit versions_* outputs, not on the topic",
+    ),
     "include of an undefined name": (
         "subworkflows/local/ingest_qc/main.nf",
         "include { SCSSL_QC     }",

@@ -21,7 +21,7 @@ process SCSSL_INGEST {
     // samplesheet metadata and per-sample QC overrides travel inside the h5ad
     def meta_args = meta
         .findAll { key, value -> key != 'id' && value != null && value != '' }
-        .collect { key, value -> "--meta ${key}=${value}" }
+        .collect { key, value -> "--meta '${key}=${value}'" }
         .join(' ')
     """
     scssl ingest \\

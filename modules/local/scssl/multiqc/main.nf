@@ -12,8 +12,9 @@ process SCSSL_MULTIQC {
     output:
     path("multiqc/multiqc_report.html"),  emit: report
     path("multiqc/multiqc_report_data"),  emit: data
-    tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl, topic: versions
-    tuple val("${task.process}"), val('multiqc'), eval('multiqc --version | sed "s/.*version //"'), emit: versions_multiqc, topic: versions
+    // not on the versions topic: its inputs include the collected topic (a cycle otherwise)
+    tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl
+    tuple val("${task.process}"), val('multiqc'), eval('multiqc --version | sed "s/.*version //"'), emit: versions_multiqc
 
     when:
     task.ext.when == null || task.ext.when

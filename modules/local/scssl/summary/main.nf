@@ -15,7 +15,8 @@ process SCSSL_SUMMARY {
     path("summary.json"),               emit: json
     path("scssl_loss_mqc.json"),        emit: loss, optional: true
     path("scssl_mqc_versions.yml"),     emit: versions_mqc
-    tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl, topic: versions
+    // not on the versions topic: this process consumes the collected topic (a cycle otherwise)
+    tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl
 
     when:
     task.ext.when == null || task.ext.when
