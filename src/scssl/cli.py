@@ -347,6 +347,15 @@ def _register_report_commands() -> None:
 _register_report_commands()
 
 
+def _register_fed_commands() -> None:
+    from .cli_fed import federate
+
+    cli.add_command(federate)
+
+
+_register_fed_commands()
+
+
 def main() -> None:
     """Entry point: run the CLI and turn scssl errors into messages and exit codes."""
     try:

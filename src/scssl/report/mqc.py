@@ -105,6 +105,17 @@ def loss_json(models: list[ModelRun]) -> str | None:
     return json.dumps({**_section("scssl_loss"), "data": data}, indent=1) + "\n"
 
 
+def fedloss_json(rounds: list[dict[str, Any]]) -> str:
+    """Line graph of federated pretraining: the global (cell-weighted) held-out loss and each
+    site's local held-out loss per round (the ``rounds`` of a global model's config.json)."""
+    data: dict[str, list[list[float]]] = {"global": []}
+    for r in rounds:
+        data["global"].append([int(r["round"]), float(r["global_loss"])])
+        for site, s in r["sites"].items():
+            data.setdefault(f"site {site}", []).append([int(r["round"]), float(s["loss"])])
+    return json.dumps({**_section("scssl_fedloss"), "data": data}, indent=1) + "\n"
+
+
 def versions_yaml(versions: dict[str, dict[str, str]]) -> str:
     """``process: {tool: version}`` for MultiQC's software versions section."""
     return yaml.safe_dump(versions, sort_keys=False)
