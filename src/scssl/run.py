@@ -120,7 +120,38 @@ def run_pipeline(
     write_json(info / "params.json", {k: v for k, v in p.items() if v is not None})
     device = TrainConfig(device=p["device"]).resolved_device()
 
-    qc_files = []
+    qc_files = ingest_qc(p, sheet, out)
+    if p["federated"]:
+        from .run_fed import run_federated
+
+        return run_federated(p, sheet, qc_files, out, device)
+    merged = steps.merge(
+        list(qc_files.values()),
+        out / "merge" / "merged.h5ad",
+        batch_key=p["batch_key"],
+        join=p["join"],
+        min_cells_gene=p["min_cells_gene"],
+    )
+    pre = steps.preprocess(
+        merged,
+        out / "preprocess" / "preprocessed.h5ad",
+        params=preprocess_params(p),
+        hvg_output=out / "preprocess" / "preprocessed_hvg.h5ad",
+    )
+    ckpt = _checkpoint(p, pre, out, device)
+    versions = write_text(info / "scssl_software_versions.yml", _versions())
+    annotated = downstream(p, pre, ckpt, out, qc_dir=out / "qc", versions=versions, device=device)
+    multiqc(p, out, [out / d for d in _MQC_FOLDERS])
+    logger.info("scssl run finished: %s", json.dumps(str(annotated)))
+    return annotated
+
+
+_MQC_FOLDERS = ("qc", "cluster", "finetune", "annotate", "evaluate", "report", "pipeline_info")
+
+
+def ingest_qc(p: dict[str, Any], sheet: Any, out: Path) -> dict[str, Path]:
+    """Ingest and QC every sample of the samplesheet; sample -> QC'd .h5ad."""
+    qc_files = {}
     for sample, row in tqdm(list(sheet.iterrows()), desc="ingest + qc", unit="sample"):
         meta = {k: row[k] for k in (*METADATA_COLUMNS, *QC_OVERRIDE_COLUMNS) if k in row}
         meta = {
@@ -135,21 +166,22 @@ def run_pipeline(
         )
         qc_out = out / "qc" / f"{sample}.h5ad"
         steps.qc(ing, qc_out, params=qc_params(p))
-        qc_files.append(qc_out)
-    merged = steps.merge(
-        qc_files,
-        out / "merge" / "merged.h5ad",
-        batch_key=p["batch_key"],
-        join=p["join"],
-        min_cells_gene=p["min_cells_gene"],
-    )
-    pre = steps.preprocess(
-        merged,
-        out / "preprocess" / "preprocessed.h5ad",
-        params=preprocess_params(p),
-        hvg_output=out / "preprocess" / "preprocessed_hvg.h5ad",
-    )
-    ckpt = _checkpoint(p, pre, out, device)
+        qc_files[str(sample)] = qc_out
+    return qc_files
+
+
+def downstream(
+    p: dict[str, Any],
+    pre: Path,
+    ckpt: Path,
+    out: Path,
+    *,
+    qc_dir: Path,
+    versions: Path,
+    device: str,
+) -> Path:
+    """Embed, cluster, [finetune], annotate, evaluate, report and summarise ``pre`` with
+    ``ckpt`` into ``out/<step>/`` (``out/pipeline_info/summary.json``); the annotated h5ad."""
     emb = steps.embed(
         pre, ckpt, out / "embed" / "embedded.h5ad", min_overlap=p["min_overlap"], device=device
     )
@@ -180,21 +212,22 @@ def run_pipeline(
     steps_annotate.evaluate(
         annotated, metrics, label_key=p["truth_key"], batch_key=p["batch_key"], seed=p["seed"]
     )
-    versions = write_text(info / "scssl_software_versions.yml", _versions())
-    run_files = {"qc_dir": out / "qc", "checkpoints": [ckpt], "metrics": metrics}
+    run_files = {"qc_dir": qc_dir, "checkpoints": [ckpt], "metrics": metrics}
     run_files["versions"] = [versions]
     steps_report.report(annotated, out / "report", seed=p["seed"], **run_files)
-    steps_report.summary(annotated, info / "summary.json", **run_files)
+    steps_report.summary(annotated, out / "pipeline_info" / "summary.json", **run_files)
+    return annotated
+
+
+def multiqc(p: dict[str, Any], out: Path, folders: list[Path]) -> Path:
+    """The MultiQC run report over the ``folders`` that exist."""
     extra = [p["multiqc_config"]] if p["multiqc_config"] else []
-    folders = ("qc", "cluster", "finetune", "annotate", "evaluate", "report", "pipeline_info")
-    steps_report.multiqc(
-        [out / d for d in folders if (out / d).is_dir()],
+    return steps_report.multiqc(
+        [d for d in folders if d.is_dir()],
         out / "multiqc",
         configs=extra,
         title=p["multiqc_title"],
     )
-    logger.info("scssl run finished: %s", json.dumps(str(annotated)))
-    return annotated
 
 
 def _checkpoint(p: dict[str, Any], pre: Path, out: Path, device: str) -> Path:

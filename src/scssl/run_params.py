@@ -46,6 +46,7 @@ PIPELINE_ONLY = frozenset(
 # params whose value is a path: relative ones are taken from the working directory, as
 # Nextflow takes them from its launch directory
 PATH_PARAMS = ("input", "outdir", "gmt", "pretrained_model", "reference", "multiqc_config")
+PATH_PARAMS += ("fed_genes",)
 
 
 @cache

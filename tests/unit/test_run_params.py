@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from scssl import run as run_mod
+from scssl import run_fed
 from scssl._errors import InputError
 from scssl.run_params import PIPELINE_ONLY, defaults, load_params, schema_properties
 
@@ -15,7 +16,7 @@ from ..conftest import REPO
 
 
 def test_every_param_is_read_by_scssl_run_or_pipeline_only():
-    text = Path(run_mod.__file__).read_text()
+    text = Path(run_mod.__file__).read_text() + Path(run_fed.__file__).read_text()
     used = set(re.findall(r'p\[\s*"(\w+)"\s*\]', text))
     for names in ("_THRESHOLDS", "_DOUBLETS", "_TRAIN"):
         used |= set(getattr(run_mod, names))

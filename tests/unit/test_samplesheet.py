@@ -58,7 +58,8 @@ def test_valid_sheet_round_trips_with_dtypes(inputs: Path) -> None:
     df = read_samplesheet(_sheet(inputs, text))
     assert list(df.index) == ["s1", "s2", "s3"]
     assert df.index.name == "sample"
-    assert list(df.columns) == ["path", *METADATA_COLUMNS, *QC_OVERRIDE_COLUMNS]
+    given = [c for c in METADATA_COLUMNS if c != "site"]  # site: only in federated sheets
+    assert list(df.columns) == ["path", *given, *QC_OVERRIDE_COLUMNS]
     assert df.loc["s1", "path"] == str(inputs / "a.h5ad")
     assert df.loc["s2", "path"] == str(inputs / "mtx")
     assert all(Path(p).is_absolute() for p in df["path"])

@@ -30,7 +30,7 @@ QC_OVERRIDE_COLUMNS = (
     "min_genes", "max_genes", "min_counts", "max_counts", "max_pct_mt", "max_pct_ribo",
     "max_pct_hb", "n_mads", "expected_doublet_rate",
 )  # fmt: skip
-METADATA_COLUMNS = ("batch", "condition", "expected_cells")
+METADATA_COLUMNS = ("batch", "condition", "expected_cells", "site")
 MAX_REPORTED = 50
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _LINE_RE = re.compile(r" line (\d+)")
