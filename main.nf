@@ -8,6 +8,8 @@
 */
 
 nextflow.enable.dsl = 2
+// --federated unrolls its rounds with workflow recursion (.recurse(...).times(n))
+nextflow.preview.recursion = true
 
 include { SCSSL                    } from './workflows/scssl'
 include { PIPELINE_INITIALISATION  } from './subworkflows/local/utils_scssl'

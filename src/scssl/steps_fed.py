@@ -355,7 +355,7 @@ def run_rounds(
     """Every round on one machine: init, then per round local-train per site -> aggregate.
 
     ``sites`` maps a site name to its preprocessed .h5ad. Without ``gene_lists`` the shared
-    list is the union of the sites' highly variable genes (``<output>/genes.txt``; each site
+    list is the union of the sites' highly variable genes (sites by name) (``<output>/genes.txt``; each site
     publishes gene names, never values). Writes ``<output>/global/`` (the final model),
     ``<output>/sites/<site>/`` (each site's last local model) and returns the global folder.
     """
@@ -369,7 +369,7 @@ def run_rounds(
     data = {name: io.read_h5ad(path) for name, path in sites.items()}
     lists = [Path(p) for p in gene_lists]
     if not lists:
-        for name, adata in data.items():
+        for name, adata in sorted(data.items()):  # sites by name, as the pipeline orders them
             lists.append(
                 write_text(out / "genes" / f"{name}.txt", "\n".join(site_genes(adata)) + "\n")
             )

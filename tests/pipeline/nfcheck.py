@@ -39,7 +39,12 @@ ALIASES = {
     ("evaluate", "label-key"): "truth_key",
     ("multiqc", "title"): "multiqc_title",
     ("multiqc", "config"): "multiqc_config",
+    ("federate init", "set"): "model",
+    ("federate local-train", "local-epochs"): "fed_local_epochs",
+    ("federate local-train", "mu"): "fed_mu",
 }
+# an ``scssl <command>`` or ``scssl <group> <command>`` call in a module script
+SCSSL_CALL = re.compile(r"(?<![\w/-])scssl\s+([a-z][a-z_-]*)(?:[ \t]+([a-z][a-z_-]*))?")
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,18 @@ class Command:
 
 
 def cli_commands() -> dict[str, Command]:
-    """``scssl`` subcommands and their long options (without the leading dashes)."""
+    """``scssl`` subcommands and their long options (without the leading dashes); the
+    commands of a group (``scssl federate local-train``) as ``'federate local-train'``."""
     from scssl.cli import cli as main
 
-    out = {}
+    flat = {}
     for name, cmd in main.commands.items():
+        if isinstance(cmd, click.Group):
+            flat.update({f"{name} {sub}": c for sub, c in cmd.commands.items()})
+        else:
+            flat[name] = cmd
+    out = {}
+    for name, cmd in flat.items():
         opts = {}
         for p in cmd.params:
             if isinstance(p, click.Option):
@@ -166,13 +178,19 @@ def base_labels(root: Path) -> set[str]:
     return set(re.findall(r"withLabel\s*:\s*['\"]?(\w+)", text))
 
 
+def script_commands(script: str) -> list[str]:
+    """The ``scssl`` commands a script runs (``'federate local-train'`` for a group's)."""
+    groups = {n.split()[0] for n in cli_commands() if " " in n}
+    return [f"{a} {b}" if a in groups and b else a for a, b in SCSSL_CALL.findall(script)]
+
+
 def module_commands(root: Path) -> dict[str, str]:
     """Process name -> ``scssl`` subcommand of its script, for every local module."""
     out = {}
     for nf in sorted((root / "modules/local").rglob("main.nf")):
         text = nf.read_text()
         proc = re.search(r"^process\s+(\w+)", text, re.M)
-        cmd = re.findall(r"(?<![\w/-])scssl\s+([a-z][a-z_-]*)", _block(text, "script", ("stub",)))
+        cmd = script_commands(_block(text, "script", ("stub",)))
         if proc and cmd:
             out[proc.group(1)] = cmd[0]
     return out
@@ -218,7 +236,7 @@ def module_problems(root: Path, cli: dict[str, Command]) -> list[str]:
         script = _without_comments(_block(text, "script", ("stub",)))
         if "task.ext.args" not in script:
             problems.append(f"{where}: script does not pass task.ext.args")
-        cmds = re.findall(r"(?<![\w/-])scssl\s+([a-z][a-z_-]*)", script)
+        cmds = script_commands(script)
         if not cmds:
             continue  # a third-party tool (e.g. MultiQC)
         if len(cmds) > 1:
@@ -390,13 +408,22 @@ def _ext_args_problems(root: Path, cli: dict[str, Command], conf: dict[str, Any]
 
 
 # --- published layout --------------------------------------------------------------------
-def publish_dirs(root: Path) -> dict[str, str]:
-    """Process name -> its publishDir folder under outdir, from conf/modules.config."""
+OUTDIR = r'"\$\{params\.outdir\}/([\w/.${}-]+)"'
+# path: { params.federated ? "<outdir>/sites/${meta.site}/x" : "<outdir>/x" }
+FED_PATH = re.compile(rf"path:\s*\{{\s*params\.federated\s*\?\s*{OUTDIR}\s*:\s*{OUTDIR}\s*\}}")
+
+
+def publish_dirs(root: Path, *, federated: bool = False) -> dict[str, str]:
+    """Process name -> its publishDir folder under outdir, from conf/modules.config (as
+    published with ``--federated`` when ``federated``)."""
     text = (root / "conf/modules.config").read_text()
     out = {}
     for proc, block in _withname_blocks(text):
-        m = re.search(r'path:\s*\{\s*"\$\{params\.outdir\}/([\w/.-]+)"\s*\}', block)
-        if m:
+        fed = FED_PATH.search(block)
+        m = re.search(rf"path:\s*\{{\s*{OUTDIR}\s*\}}", block)
+        if fed:
+            out[proc] = fed.group(1) if federated else fed.group(2)
+        elif m:
             out[proc] = m.group(1)
     return out
 
@@ -409,16 +436,28 @@ def _braces(pattern: str) -> list[str]:
     return [pattern[: m.start()] + alt + pattern[m.end() :] for alt in m.group(1).split(",")]
 
 
-def published_files(root: Path, values: dict[str, str]) -> dict[str, list[str]]:
+# processes that run only with --federated, and only without it
+FEDERATED_ONLY = ("SCSSL_FED_",)
+NOT_FEDERATED = frozenset({"SCSSL_PRETRAIN", "SCSSL_SUMMARY"})
+
+
+def published_files(
+    root: Path, values: dict[str, str], *, federated: bool = False
+) -> dict[str, list[str]]:
     """Process name -> the non-optional output paths it publishes (relative to outdir; globs
-    allowed), with ``${name}`` placeholders replaced from ``values`` (e.g. prefix, family)."""
-    dirs = publish_dirs(root)
+    allowed), with ``${name}`` placeholders replaced from ``values`` (e.g. prefix, family);
+    ``federated``: the processes and folders of a ``--federated`` run."""
+    dirs = publish_dirs(root, federated=federated)
     out: dict[str, list[str]] = {}
     for nf in sorted((root / "modules/local").rglob("main.nf")):
         text = nf.read_text()
         proc = re.search(r"^process\s+(\w+)", text, re.M)
         if not proc or proc.group(1) not in dirs:
             continue
+        name = proc.group(1)
+        if name in NOT_FEDERATED if federated else name.startswith(FEDERATED_ONLY):
+            continue
+        folder = re.sub(r"\$\{([\w.]+)\}", lambda v: values.get(v.group(1), "*"), dirs[name])
         section = _block(text, "output", ("when", "script"))
         files = []
         for line in section.splitlines():
@@ -426,7 +465,7 @@ def published_files(root: Path, values: dict[str, str]) -> dict[str, list[str]]:
             if not m or "optional: true" in line:
                 continue  # optional outputs need not exist
             pat = re.sub(r"\$\{([\w.]+)\}", lambda v: values.get(v.group(1), "*"), m.group(1))
-            files += [f"{dirs[proc.group(1)]}/{p}" for p in _braces(pat)]
+            files += [f"{folder}/{p}" for p in _braces(pat)]
         out[proc.group(1)] = files
     return out
 

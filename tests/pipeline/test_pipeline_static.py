@@ -45,6 +45,8 @@ def test_every_step_has_a_module_and_every_param_a_schema_entry():
         "finetune",
     } <= steps
     assert {"annotate", "evaluate", "report", "summary", "multiqc"} <= steps
+    fed = {"federate genes", "federate init", "federate local-train", "federate aggregate"}
+    assert fed <= steps  # a group's commands, checked like the others
     assert steps <= set(cli_commands())
     assert set(config_params(REPO)) == set(schema_params(REPO))
 
@@ -146,6 +148,18 @@ FAULTS = {
         "include { SCSSL_QC     }",
         "include { SCSSL_QCX }",
         "'SCSSL_QCX' is not defined",
+    ),
+    "wrong option of a group's command": (
+        "modules/local/scssl/fed_local_train/main.nf",
+        "--site ${meta.id}",
+        "--site-name ${meta.id}",
+        "'scssl federate local-train --site-name' is not an option of the CLI",
+    ),
+    "federated option fed by a param of another name": (
+        "conf/modules.config",
+        '"--mu ${params.fed_mu}"',
+        '"--mu ${params.lr}"',
+        "--mu takes params.lr; the param must be named 'fed_mu'",
     ),
     "syntax error": (
         "modules/local/scssl/merge/main.nf",

@@ -13,7 +13,7 @@ include { SCSSL_EVALUATE } from '../../../modules/local/scssl/evaluate'
 workflow ANNOTATE {
 
     take:
-    ch_embedded     // channel: path(embedded h5ad)
+    ch_embedded     // channel: [ val(meta), path(embedded h5ad) ]
     ch_checkpoint   // channel: path(checkpoint folder)
 
     main:
@@ -37,7 +37,7 @@ workflow ANNOTATE {
     ch_multiqc = ch_multiqc.mix(SCSSL_EVALUATE.out.multiqc)
 
     emit:
-    h5ad    = SCSSL_ANNOTATE.out.h5ad   // channel: path(annotated h5ad)
-    metrics = SCSSL_EVALUATE.out.json   // channel: path(metrics.json)
+    h5ad    = SCSSL_ANNOTATE.out.h5ad   // channel: [ val(meta), path(annotated h5ad) ]
+    metrics = SCSSL_EVALUATE.out.json   // channel: [ val(meta), path(metrics.json) ]
     multiqc = ch_multiqc                // channel: path(*_mqc files)
 }

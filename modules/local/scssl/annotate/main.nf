@@ -1,15 +1,16 @@
 process SCSSL_ANNOTATE {
+    tag "${meta.id}"
     label 'process_medium'
 
     conda "${projectDir}/environment.yml"
     container "${params.scssl_container}"
 
     input:
-    path(h5ad, stageAs: 'input/*')
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
     path(classifier, stageAs: 'classifier/*')
 
     output:
-    path("annotated.h5ad"),                      emit: h5ad
+    tuple val(meta), path("annotated.h5ad"),     emit: h5ad
     path("annotated_annotation.json"),           emit: json
     path("annotated_annotation_clusters.tsv"),   emit: clusters
     path("annotated_labels_mqc.tsv"),            emit: multiqc

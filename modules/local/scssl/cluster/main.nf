@@ -1,14 +1,15 @@
 process SCSSL_CLUSTER {
+    tag "${meta.id}"
     label 'process_medium'
 
     conda "${projectDir}/environment.yml"
     container "${params.scssl_container}"
 
     input:
-    path(h5ad, stageAs: 'input/*')
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
 
     output:
-    path("clustered.h5ad"),              emit: h5ad
+    tuple val(meta), path("clustered.h5ad"), emit: h5ad
     path("clustered_markers.tsv"),       emit: markers, optional: true
     path("clustered_clusters.json"),     emit: json
     path("clustered_clusters_mqc.tsv"),  emit: multiqc

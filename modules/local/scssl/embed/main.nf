@@ -1,15 +1,16 @@
 process SCSSL_EMBED {
+    tag "${meta.id}"
     label 'process_gpu'
 
     conda "${projectDir}/environment.yml"
     container "${params.scssl_container}"
 
     input:
-    path(h5ad, stageAs: 'input/*')
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
     path(checkpoint, stageAs: 'checkpoint/*')
 
     output:
-    path("embedded.h5ad"), emit: h5ad
+    tuple val(meta), path("embedded.h5ad"), emit: h5ad
     tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl, topic: versions
 
     when:

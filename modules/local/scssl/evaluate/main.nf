@@ -1,14 +1,15 @@
 process SCSSL_EVALUATE {
+    tag "${meta.id}"
     label 'process_medium'
 
     conda "${projectDir}/environment.yml"
     container "${params.scssl_container}"
 
     input:
-    path(h5ad, stageAs: 'input/*')
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
 
     output:
-    path("metrics.json"),            emit: json
+    tuple val(meta), path("metrics.json"), emit: json
     path("metrics_mqc.tsv"),         emit: multiqc
     path("metrics_confusion*"),      emit: confusion, optional: true
     tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl, topic: versions

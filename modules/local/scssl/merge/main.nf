@@ -1,14 +1,15 @@
 process SCSSL_MERGE {
+    tag "${meta.id}"
     label 'process_medium'
 
     conda "${projectDir}/environment.yml"
     container "${params.scssl_container}"
 
     input:
-    path(h5ads, stageAs: 'input/*')
+    tuple val(meta), path(h5ads, stageAs: 'input/*')
 
     output:
-    path("merged.h5ad"), emit: h5ad
+    tuple val(meta), path("merged.h5ad"), emit: h5ad
     tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl, topic: versions
 
     when:

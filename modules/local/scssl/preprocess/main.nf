@@ -1,15 +1,16 @@
 process SCSSL_PREPROCESS {
+    tag "${meta.id}"
     label 'process_medium'
 
     conda "${projectDir}/environment.yml"
     container "${params.scssl_container}"
 
     input:
-    path(h5ad, stageAs: 'input/*')
+    tuple val(meta), path(h5ad, stageAs: 'input/*')
 
     output:
-    path("preprocessed.h5ad"),     emit: h5ad
-    path("preprocessed_hvg.h5ad"), emit: hvg
+    tuple val(meta), path("preprocessed.h5ad"),     emit: h5ad
+    tuple val(meta), path("preprocessed_hvg.h5ad"), emit: hvg
     tuple val("${task.process}"), val('scssl'), eval('scssl --version | sed "s/^scssl, version //"'), emit: versions_scssl, topic: versions
 
     when:
