@@ -355,9 +355,10 @@ def run_rounds(
     """Every round on one machine: init, then per round local-train per site -> aggregate.
 
     ``sites`` maps a site name to its preprocessed .h5ad. Without ``gene_lists`` the shared
-    list is the union of the sites' highly variable genes (sites by name) (``<output>/genes.txt``; each site
-    publishes gene names, never values). Writes ``<output>/global/`` (the final model),
-    ``<output>/sites/<site>/`` (each site's last local model) and returns the global folder.
+    list is the union of the sites' highly variable genes, sites by name
+    (``<output>/genes/<site>.txt``; each site publishes gene names, never values). Writes
+    ``<output>/global/`` (the final model), ``<output>/sites/<site>/`` (each site's last local
+    model) and returns the global folder.
     """
     from .fed.vocab import site_genes
 
