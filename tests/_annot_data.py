@@ -3,7 +3,6 @@ for the cluster / finetune / annotate / evaluate tests."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import anndata as ad
@@ -27,11 +26,15 @@ def sim_preprocessed(sim_dir: Path, samples=("sim_1", "sim_2"), n_top_genes: int
     return pp.preprocess(merged, pp.PreprocessParams(n_top_genes=n_top_genes, n_pcs=20))
 
 
-def quick_encoder(adata: ad.AnnData, folder: Path, *, epochs: int = 8, seed: int = 0) -> Path:
-    """A default ``mae`` pretrained for a few epochs on ``adata`` (no labels), saved."""
+def quick_encoder(
+    adata: ad.AnnData, folder: Path, *, epochs: int | None = 8, seed: int = 0
+) -> Path:
+    """A default ``mae`` pretrained on ``adata`` (no labels), saved: ``epochs`` epochs, or
+    the family's own schedule with ``epochs=None``."""
     from scssl.tl.pretrain import pretrain, train_config_for
     from scssl.train import save_checkpoint
 
-    tcfg = replace(train_config_for("mae"), max_epochs=epochs, seed=seed)
+    over = {"seed": seed} if epochs is None else {"max_epochs": epochs, "seed": seed}
+    tcfg = train_config_for("mae", over)
     module, hist, dhash, _ = pretrain(adata, family="mae", train_config=tcfg, progress=False)
     return save_checkpoint(folder, module, tcfg, history=hist, data_hash=dhash)

@@ -39,7 +39,19 @@ from ._cli_common import (
     default=None,
     help="Gene sets for mae masker=programme (GMT; TF->targets for the TF variant).",
 )
-@click.option("--max-epochs", type=int, default=None, help="[default: the family's]")
+@click.option(
+    "--max-epochs",
+    type=int,
+    default=None,
+    help="Epoch cap; given, the family's --min-steps no longer applies [default: the family's]",
+)
+@click.option(
+    "--min-steps",
+    type=int,
+    default=None,
+    help="Train at least this many optimizer steps (more epochs on small data) "
+    "[default: the family's]",
+)
 @click.option("--batch-size", type=int, default=None, help="[default: the family's]")
 @click.option("--lr", type=float, default=None, help="[default: the family's]")
 @click.option("--patience", type=int, default=None, help="Early-stopping patience (epochs).")
@@ -68,6 +80,7 @@ def pretrain(
     sets: tuple[str, ...],
     gmt: Path | None,
     max_epochs,
+    min_steps,
     batch_size,
     lr,
     patience,
@@ -88,7 +101,9 @@ def pretrain(
     model_config = _parse_set(sets, "--set")
     if gmt is not None:
         model_config["gmt"] = str(gmt)
-    train = given(max_epochs=max_epochs, batch_size=batch_size, lr=lr, patience=patience)
+    train = given(
+        max_epochs=max_epochs, min_steps=min_steps, batch_size=batch_size, lr=lr, patience=patience
+    )
     train.update(seed=seed, device=_device(device), resident=resident, bf16=not no_bf16)
     done = steps.pretrain(
         input_,

@@ -144,7 +144,7 @@ def test_baron_donor1_to_donor2(data, tmp_path):
     from scssl.io.benchmark_data import load_benchmark
 
     adata = load_benchmark("baron_mouse", data)
-    enc = quick_encoder(adata, tmp_path / "mae", epochs=40)
+    enc = quick_encoder(adata, tmp_path / "mae", epochs=None)  # the mae defaults
     ref, query = _split(adata, "mouse1")
     truth = query.obs["label"].astype(str).to_numpy()
     scores = {}

@@ -20,7 +20,7 @@ from scssl.tl.embed import embed, embed_module
 from scssl.tl.pretrain import pretrain, train_config_for
 from scssl.train import Trainer, TrainingError, load_checkpoint, save_checkpoint
 
-FAST = {"max_epochs": 6, "batch_size": 64}
+FAST = {"max_epochs": 6, "batch_size": 64}  # explicit max_epochs: no min_steps
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +196,23 @@ def test_cpu_bf16_autocast_only_where_native(adata, monkeypatch):
     monkeypatch.setattr(trainer_mod, "native_cpu_bf16", lambda: True)
     with tr._autocast():
         assert module.encoder(torch.randn(4, module.encoder[0].in_features)).dtype == torch.float32
+
+
+def test_min_steps_adds_epochs_on_small_data_and_explicit_max_epochs_caps(adata):
+    from scssl.data.prepare import spec_from_anndata
+    from scssl.models import get_family
+
+    assert train_config_for("mae").min_steps > 0  # the mae default: a step budget
+    tcfg = replace(train_config_for("mae"), max_epochs=2, min_steps=10, batch_size=256)
+    spec = spec_from_anndata(adata, batch_key="batch", use_protein=False)
+    data, _ = build_cell_data(adata, spec)
+    cfg_cls, module_cls = get_family("mae")
+    tr = Trainer(module_cls(cfg_cls(), spec), data, tcfg, progress=False)
+    assert tr.steps_per_epoch < 5  # few steps per epoch: min_steps adds epochs
+    assert tr.max_epochs == -(-10 // tr.steps_per_epoch) > 2
+    assert tr.patience == round(tcfg.patience * tr.max_epochs / 2)
+    hist = tr.fit()
+    assert len(hist) > 2
+    # an explicit max_epochs is a hard cap: the family's min_steps is dropped
+    assert train_config_for("mae", {"max_epochs": 3}).min_steps == 0
+    assert train_config_for("mae", {"max_epochs": 3, "min_steps": 50}).min_steps == 50

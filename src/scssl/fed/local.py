@@ -83,7 +83,7 @@ def local_train(
     """
     if epochs < 1:
         raise ValueError(f"local epochs must be >= 1, not {epochs}")
-    tcfg = replace(train_config, max_epochs=epochs)
+    tcfg = replace(train_config, max_epochs=epochs, min_steps=0)  # E epochs, exactly
     data, report = align_to_vocab(
         adata,
         module.spec.genes,

@@ -44,30 +44,26 @@ def programme_mask(x: torch.Tensor, membership: torch.Tensor, rate: float) -> to
     return torch.maximum(mask, fallback)
 
 
-def swap_corrupt(x: torch.Tensor, mask: torch.Tensor, n_donors: int = 4) -> torch.Tensor:
+def swap_corrupt(x: torch.Tensor, mask: torch.Tensor, n_blocks: int = 16) -> torch.Tensor:
     """Replace masked entries by the same gene's value in other cells of the batch (scMAE).
 
-    Each masked entry takes its value from one of ``n_donors`` (a power of two) donor rows,
-    chosen per entry by the bits of one random byte. Donor ``k`` of cell ``i`` is cell
-    ``(i + s_k) mod n`` for distinct random shifts ``s_k``: with minibatches drawn in random
-    order that is a random other cell, and a shift is a view of ``[x; x]``, not a gather.
-    Values stay within their gene's distribution at a fraction of the cost of a donor per
-    entry. ``mask`` is a 0/1 float mask; masked entries equal to their donor stay unchanged.
+    The genes are cut at random points into ``n_blocks`` runs of adjacent columns (new cuts
+    every call); in each run, cell ``i`` takes its donor values from cell ``(i + s) mod n``
+    for a random shift ``s`` of that run. With minibatches drawn in random order each run's
+    donor is a random other cell, so a cell's masked genes come from up to ``n_blocks``
+    different cells. A shifted run is a slice of ``[x; x]`` (no gather) and one ``lerp``
+    applies the mask, a fraction of the cost of a donor per entry. ``mask`` is a 0/1 float
+    mask; masked entries equal to their donor's value stay unchanged.
     """
-    n = x.shape[0]
-    n_bits = int(math.log2(n_donors))
-    if 2**n_bits != n_donors:
-        raise ValueError(f"n_donors must be a power of two, not {n_donors}")
+    n, g = x.shape
     if n < 2:
         return x
+    k = max(1, min(n_blocks, g))
+    cuts = [0, *sorted((torch.randperm(g - 1, device=x.device)[: k - 1] + 1).tolist()), g]
+    shifts = torch.randint(1, n, (k,), device=x.device).tolist()
     twice = torch.cat([x, x])
-    shifts = (torch.randperm(n - 1, device=x.device)[:n_donors] + 1).tolist()
-    # batches with fewer other cells than donors reuse shifts
-    donors = [twice[shifts[k % len(shifts)] :][:n] for k in range(n_donors)]
-    if n_bits:
-        sel = random_bytes(tuple(x.shape), x.device)
-        for j in range(n_bits):  # a binary tree of lerps picks one donor per entry
-            bit = ((sel >> j) & 1).to(x.dtype)
-            donors = [torch.lerp(a, b, bit) for a, b in zip(donors[::2], donors[1::2], strict=True)]
+    donor = torch.cat(
+        [twice[s : s + n, a:b] for s, a, b in zip(shifts, cuts[:-1], cuts[1:], strict=True)], 1
+    )
     # lerp is exact at weights 0 and 1: visible entries keep x, masked ones the donor value
-    return torch.lerp(x, donors[0], mask)
+    return torch.lerp(x, donor, mask)

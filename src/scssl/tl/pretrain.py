@@ -19,9 +19,16 @@ from ..train.trainer import Trainer
 
 
 def train_config_for(family: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """The family's default TrainConfig with ``overrides`` applied (unknown keys: InputError)."""
+    """The family's default TrainConfig with ``overrides`` applied (unknown keys: InputError).
+
+    An explicit ``max_epochs`` is a hard cap: the family's ``min_steps`` (more epochs on
+    small data) then no longer applies unless ``min_steps`` is given too.
+    """
     _, module_cls = get_family(family)
-    kw = {**module_cls.train_defaults, **(overrides or {})}
+    over = dict(overrides or {})
+    if over.get("max_epochs") is not None and "min_steps" not in over:
+        over["min_steps"] = 0
+    kw = {**module_cls.train_defaults, **over}
     known = set(asdict(TrainConfig()))
     unknown = set(kw) - known
     if unknown:

@@ -10,6 +10,8 @@ class TrainConfig:
     """How to train: epochs, batch size, AdamW with warm-up + cosine, early stopping, device."""
 
     max_epochs: int = 60
+    # at least this many optimizer steps: small datasets (few steps per epoch) get more epochs
+    min_steps: int = 0
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4

@@ -79,7 +79,10 @@ class Trainer:
         n_val = round(config.val_frac * data.n_cells) if data.n_cells >= 50 else 0
         self.val_idx, self.train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         self.steps_per_epoch = max(1, math.ceil(len(self.train_idx) / config.batch_size))
-        total = config.max_epochs * self.steps_per_epoch
+        self.max_epochs = max(config.max_epochs, math.ceil(config.min_steps / self.steps_per_epoch))
+        # patience is a share of the schedule: it stretches with the epochs min_steps adds
+        self.patience = max(1, round(config.patience * self.max_epochs / max(1, config.max_epochs)))
+        total = self.max_epochs * self.steps_per_epoch
         torch.manual_seed(config.seed)
         # fused AdamW: one kernel for all parameters, several times faster than the default
         self.opt = torch.optim.AdamW(
@@ -116,11 +119,12 @@ class Trainer:
         return total / n
 
     def fit(self, *, epochs: int | None = None) -> list[dict[str, Any]]:
-        """Train until ``max_epochs``, early stopping, or ``epochs`` more epochs (then resume)."""
+        """Train until ``max_epochs`` (raised to reach ``min_steps``), early stopping, or
+        ``epochs`` more epochs (then resume)."""
         cfg = self.config
-        stop_at = cfg.max_epochs if epochs is None else min(cfg.max_epochs, self.epoch + epochs)
+        stop_at = self.max_epochs if epochs is None else min(self.max_epochs, self.epoch + epochs)
         bar = tqdm(
-            total=cfg.max_epochs,
+            total=self.max_epochs,
             initial=self.epoch,
             desc=f"train {self.module.family}",
             unit="epoch",
@@ -181,7 +185,7 @@ class Trainer:
                 self.best_state = copy.deepcopy(self.module.state_dict())
             else:
                 self.wait += 1
-                stopped = self.wait >= cfg.patience
+                stopped = self.wait >= self.patience
             self.epoch = e + 1
             bar.update(1)
             bar.set_postfix(
@@ -198,8 +202,8 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        """True when the run reached max_epochs or early stopping."""
-        return self.epoch >= self.config.max_epochs or self.wait >= self.config.patience
+        """True when the run reached max_epochs (after ``min_steps``) or early stopping."""
+        return self.epoch >= self.max_epochs or self.wait >= self.patience
 
     # --- resume state -----------------------------------------------------------------
     def save_state(self, stopped: bool = False) -> None:
