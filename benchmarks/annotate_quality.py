@@ -26,10 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--parts", nargs="+", default=["transfer", "markers", "scale"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--pretrain-epochs", type=int, default=150)
+    p.add_argument(
+        "--pretrain-epochs", type=int, default=None, help="default: the mae train defaults"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (quality parts)")
     p.add_argument("--scale-cells", type=int, default=100_000)
     p.add_argument("--scale-threads", type=int, default=2)
@@ -64,13 +67,18 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _encoder(adata, folder: Path, epochs: int) -> dict:
+def _encoder(adata, folder: Path, epochs: int | None) -> dict:
     """Pretrain the default mae on every cell of ``adata`` (no labels) once; its facts."""
     from scssl.tl.pretrain import pretrain, train_config_for
     from scssl.train import save_checkpoint
 
+    over = {"seed": 0} if epochs is None else {"seed": 0, "max_epochs": epochs}
+    tcfg = train_config_for("mae", over)
+    if (folder / "config.json").is_file():
+        saved = json.loads((folder / "config.json").read_text())["train_config"]
+        if saved != json.loads(json.dumps(asdict(tcfg))):  # other defaults: train again
+            shutil.rmtree(folder)
     if not (folder / "config.json").is_file():
-        tcfg = replace(train_config_for("mae"), max_epochs=epochs, seed=0)
         t0 = time.perf_counter()
         module, hist, dhash, _ = pretrain(adata, family="mae", train_config=tcfg, progress=False)
         secs = time.perf_counter() - t0
@@ -81,6 +89,7 @@ def _encoder(adata, folder: Path, epochs: int) -> dict:
     return {
         "epochs": n_hist,
         "max_epochs": meta["train_config"]["max_epochs"],
+        "min_steps": meta["train_config"].get("min_steps", 0),
         "seconds": float((folder / "seconds.txt").read_text()),
         "n_cells": adata.n_obs,
         "model_config": meta["model_config"],

@@ -5,8 +5,10 @@ IFN-beta stim; and a non-IID split of the pooled Baron cells in which each cell 
 mostly (90 %) at one site. Every site preprocesses its own cells (``scssl.pp.preprocess``,
 2000 HVGs); the shared gene list is the union of the two sites' HVG names (names only).
 
-Encoders, all ``mae`` with the family's default model and train config read at run time,
-trained on the shared gene list with the same budget of R x E epochs over the cells they see:
+Encoders, all ``mae`` with the family's default model config and train config read at run
+time except the batch (``--batch-size``, 128) and learning rate (``--lr``, 1e-3): a site of
+~1,000 cells is 2 steps an epoch at the mae default of 512. Each is trained on the shared
+gene list with the same budget of R x E epochs over the cells it sees:
 
 - ``fedavg``: R rounds x E local epochs per site, FedAvg weighted by cells;
 - ``fedprox``: the same with FedProx's proximal term (``--mu``);
@@ -73,6 +75,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--local-epochs", type=int, default=None, help="default: max_epochs / rounds")
     p.add_argument("--mu", type=float, default=0.01, help="FedProx proximal weight")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=128,
+        help="every encoder's batch: sites of ~1,000 cells get 2 steps an epoch at mae's 512",
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="every encoder's learning rate")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-dir", default=None)
@@ -153,10 +162,10 @@ def _embed(module, adata: ad.AnnData) -> np.ndarray:
     return embed_module(module, data)
 
 
-def _central(adata: ad.AnnData, genes: list[str], epochs: int, seed: int):
+def _central(adata: ad.AnnData, genes: list[str], epochs: int, seed: int, train: dict):
     a = adata.copy()
     a.var["highly_variable"] = a.var_names.isin(genes)
-    tcfg = train_config_for("mae", {"max_epochs": epochs, "seed": seed, "device": "cpu"})
+    tcfg = train_config_for("mae", {**train, "max_epochs": epochs, "seed": seed, "device": "cpu"})
     module, hist, _, _ = pretrain(
         a, family="mae", train_config=tcfg, batch_key=None, progress=False
     )
@@ -191,6 +200,7 @@ def _scores(embs: dict[str, np.ndarray], pooled: ad.AnnData) -> dict[str, float]
 
 def run_split(name: str, args: argparse.Namespace, root: Path, budget: tuple[int, int]) -> dict:
     rounds, local = budget
+    train = {"batch_size": args.batch_size, "lr": args.lr}
     t0 = time.perf_counter()
     sites, note = load_split(name, root)
     names = sorted(sites)
@@ -217,13 +227,14 @@ def run_split(name: str, args: argparse.Namespace, root: Path, budget: tuple[int
                 local_epochs=local,
                 mu=mu,
                 seed=seed,
+                train_overrides=train,
             )
             module, _ = load_checkpoint(glob)
             add(enc, _scores({"pooled": _embed(module, pooled)}, pooled), rounds * local)
-        module, n = _central(pooled, genes, rounds * local, seed)
+        module, n = _central(pooled, genes, rounds * local, seed, train)
         add("central", _scores({"pooled": _embed(module, pooled)}, pooled), n)
         for s in names:
-            module, n = _central(sites[s], genes, rounds * local, seed)
+            module, n = _central(sites[s], genes, rounds * local, seed, train)
             add(f"site {s} only", _scores({"pooled": _embed(module, pooled)}, pooled), n)
     return {
         "split": name,
@@ -237,6 +248,7 @@ def run_split(name: str, args: argparse.Namespace, root: Path, budget: tuple[int
         "rounds": rounds,
         "local_epochs": local,
         "mu": args.mu,
+        "train": train,
         "seeds": args.seeds,
         "results": results,
         "epochs_run": epochs_run,
@@ -257,7 +269,9 @@ def render(runs: list[dict], args: argparse.Namespace, secs: float) -> str:
         f"*{now()}; written by `benchmarks/federated.py`.* Two sites per split; every site "
         "preprocesses its own cells (2000 HVGs) and the shared gene list is the union of the "
         "two sites' HVG names. All encoders are `mae` with the family's default model and "
-        f"train config; budget R = {r0['rounds']} rounds x E = {r0['local_epochs']} local "
+        f"train config except batch {r0.get('train', {}).get('batch_size', 'default')} and "
+        f"learning rate {r0.get('train', {}).get('lr', 'default')}; "
+        f"budget R = {r0['rounds']} rounds x E = {r0['local_epochs']} local "
         f"epochs for the federated models (FedProx mu = {r0['mu']}), "
         f"{r0['rounds'] * r0['local_epochs']} epochs for the central and site-only models "
         "(early stopping as in `scssl pretrain`). "
