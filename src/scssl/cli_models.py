@@ -66,6 +66,15 @@ from ._cli_common import (
 @click.option("--no-protein", is_flag=True, help="Ignore obsm['protein_clr'].")
 @click.option("--resident", is_flag=True, help="Keep the HVG matrix on the device (GPU).")
 @click.option(
+    "--devices",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Data-parallel training (torch DDP) on N GPUs of this node (NCCL; with --device "
+    "cpu, N gloo processes). Each takes --batch-size cells per step: the effective batch "
+    "is batch size x N.",
+)
+@click.option(
     "--no-bf16",
     is_flag=True,
     help="Train in float32: no bf16 autocast on the GPU (nor on CPUs with native bf16).",
@@ -89,6 +98,7 @@ def pretrain(
     batch_key: str,
     no_protein: bool,
     resident: bool,
+    devices: int,
     no_bf16: bool,
     device: str,
     seed: int,
@@ -115,6 +125,7 @@ def pretrain(
         use_protein=not no_protein,
         resume=resume,
         epochs=epochs,
+        devices=devices,
     )
     if done is None:
         click.echo(f"stopped after --epochs {epochs}; continue with --resume", err=True)

@@ -100,11 +100,13 @@ def pretrain(
     resume: bool = False,
     epochs: int | None = None,
     progress: bool = True,
+    devices: int = 1,
 ) -> Path | None:
     """Train a model family and write its checkpoint folder to ``output``.
 
     Resume state lives in ``<output>.partial/`` until training finishes; with ``epochs`` the
     run stops after that many epochs (returns None) and ``resume=True`` continues it.
+    ``devices`` > 1 trains data-parallel (DDP) on that many GPUs (CPU: gloo processes).
     """
     import shutil
 
@@ -127,6 +129,7 @@ def pretrain(
         resume=resume,
         epochs=epochs,
         progress=progress,
+        devices=devices,
     )
     if not trainer.finished:
         return None

@@ -34,6 +34,7 @@ TOPIC_CONSUMERS = frozenset({"SCSSL_SUMMARY", "SCSSL_MULTIQC"})
 # options whose param has another name: (command, option) -> param
 ALIASES = {
     ("pretrain", "set"): "model",
+    ("pretrain", "devices"): "pretrain_devices",
     ("cluster", "no-umap"): "skip_umap",
     ("finetune", "mode"): "finetune_mode",
     ("evaluate", "label-key"): "truth_key",

@@ -53,6 +53,18 @@ class CellData:
             if self.protein is not None:
                 self.protein = self.protein.to(self.device)
 
+    def moved(self, device: str | torch.device, *, resident: bool = False) -> CellData:
+        """The same cells for another device (the CSR arrays are shared, not copied)."""
+        return CellData(
+            self.X,
+            self.counts,
+            self.library.cpu().numpy(),
+            self.batch_codes.cpu().numpy(),
+            None if self.protein is None else self.protein.cpu().numpy(),
+            device=device,
+            resident=resident,
+        )
+
     @property
     def n_cells(self) -> int:
         return self.X.shape[0]

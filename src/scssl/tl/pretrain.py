@@ -48,12 +48,18 @@ def pretrain(
     resume: bool = False,
     epochs: int | None = None,
     progress: bool = True,
-) -> tuple[SSLModule, list[dict[str, Any]], str, Trainer]:
+    devices: int = 1,
+) -> tuple[SSLModule, list[dict[str, Any]], str, Any]:
     """Train ``family`` on the HVGs of ``adata`` (log-normalized X, counts layer).
+
+    ``devices`` > 1 trains data-parallel (DDP) on that many GPUs of this node (on the CPU,
+    that many gloo processes), each with ``batch_size`` cells per step: the effective batch
+    is ``batch_size x devices`` (:mod:`scssl.train.distributed`).
 
     Returns
     -------
-    The trained module, the per-epoch history, the data hash and the trainer.
+    The trained module, the per-epoch history, the data hash and the trainer (with
+    ``devices`` > 1, an object with the trainer's ``history`` and ``finished``).
     """
     try:
         cfg_cls, module_cls = get_family(family)
@@ -63,15 +69,38 @@ def pretrain(
     tcfg = train_config or train_config_for(family)
     spec = spec_from_anndata(adata, batch_key=batch_key, use_protein=use_protein)
     with step(f"pretrain {family}") as added:
+        ddp = devices > 1
         data, _ = build_cell_data(
-            adata, spec, device=tcfg.resolved_device(), resident=tcfg.resident
+            adata,
+            spec,
+            device="cpu" if ddp else tcfg.resolved_device(),
+            resident=tcfg.resident and not ddp,
         )
         extras = module_cls.build_extras(config, spec, adata)
         torch.manual_seed(tcfg.seed)  # weight initialisation is part of the seeded run
         module = module_cls(config, spec, extras)
-        trainer = Trainer(module, data, tcfg, workdir=workdir, progress=progress)
-        if resume and not trainer.load_state():
-            raise InputError(f"--resume: no resume state in {workdir}; run without --resume.")
-        history = trainer.fit(epochs=epochs)
+        if ddp:
+            from ..train.distributed import fit_distributed
+
+            trainer: Any = fit_distributed(
+                module,
+                module_cls,
+                config,
+                spec,
+                extras,
+                data,
+                tcfg,
+                devices=devices,
+                workdir=workdir,
+                resume=resume,
+                epochs=epochs,
+                progress=progress,
+            )
+            history = trainer.history
+        else:
+            trainer = Trainer(module, data, tcfg, workdir=workdir, progress=progress)
+            if resume and not trainer.load_state():
+                raise InputError(f"--resume: no resume state in {workdir}; run without --resume.")
+            history = trainer.fit(epochs=epochs)
         added.append(f"{len(history)} epochs")
     return module, history, data_hash(data, spec), trainer

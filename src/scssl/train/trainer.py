@@ -55,8 +55,14 @@ class Trainer:
     """Trains an :class:`SSLModule` on :class:`CellData`.
 
     Randomness is re-seeded from ``(seed, epoch)`` at every epoch, so a run resumed from the
-    end of epoch k follows exactly the path of an uninterrupted run on CPU.
+    end of epoch k follows exactly the path of an uninterrupted run on CPU. ``rank`` and
+    ``world_size`` are the data-parallel hooks (:mod:`scssl.train.distributed`): an epoch then
+    has ``ceil(n_train / (batch_size * world_size))`` steps, and this process trains on its
+    share of each global batch.
     """
+
+    rank: int = 0
+    world_size: int = 1
 
     def __init__(
         self,
@@ -78,7 +84,8 @@ class Trainer:
         perm = rng.permutation(data.n_cells)
         n_val = round(config.val_frac * data.n_cells) if data.n_cells >= 50 else 0
         self.val_idx, self.train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        self.steps_per_epoch = max(1, math.ceil(len(self.train_idx) / config.batch_size))
+        self.global_batch = config.batch_size * self.world_size
+        self.steps_per_epoch = max(1, math.ceil(len(self.train_idx) / self.global_batch))
         self.max_epochs = max(config.max_epochs, math.ceil(config.min_steps / self.steps_per_epoch))
         # patience is a share of the schedule: it stretches with the epochs min_steps adds
         self.patience = max(1, round(config.patience * self.max_epochs / max(1, config.max_epochs)))
@@ -134,17 +141,19 @@ class Trainer:
         stopped = False
         while self.epoch < stop_at and not stopped:
             e = self.epoch
-            torch.manual_seed(cfg.seed * 1_000_003 + e)
+            # rank 0 (and a single process) draws exactly the single-process random numbers
+            torch.manual_seed(cfg.seed * 1_000_003 + e + 104_729 * self.rank)
             rng = np.random.default_rng([cfg.seed, e])
             self.module.train()
             t0 = time.perf_counter()
             sums: dict[str, float] = {}
             n_seen = 0
-            for step, idx in enumerate(_batches(self.train_idx, cfg.batch_size, rng)):
+            for step, idx in enumerate(_batches(self.train_idx, self.global_batch, rng)):
+                idx = self._rank_part(idx)
                 batch = self.data.batch(idx, self.module.input_keys())
                 progress = (e * self.steps_per_epoch + step) / self.total_steps
                 with self._autocast():
-                    out = self.module.loss(batch, progress=progress)
+                    out = self._loss(batch, progress)
                 if not torch.isfinite(out.loss):
                     where = (
                         f" The last good checkpoint (end of epoch {e}) is kept in {self.workdir}."
@@ -169,6 +178,7 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
+            sums, n_seen = self._reduce(sums, n_seen)
             secs = time.perf_counter() - t0
             row: dict[str, Any] = {"epoch": e + 1}
             row.update({f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()})
@@ -186,6 +196,7 @@ class Trainer:
             else:
                 self.wait += 1
                 stopped = self.wait >= self.patience
+            stopped = self._agree(stopped)
             self.epoch = e + 1
             bar.update(1)
             bar.set_postfix(
@@ -199,6 +210,22 @@ class Trainer:
         if self.finished and self.best_state is not None:
             self.module.load_state_dict(self.best_state)
         return self.history
+
+    # --- data-parallel hooks (identity in a single process) -----------------------------
+    def _rank_part(self, idx: np.ndarray) -> np.ndarray:
+        """This process's cells of a global batch."""
+        return idx
+
+    def _loss(self, batch: dict[str, torch.Tensor], progress: float):
+        return self.module.loss(batch, progress=progress)
+
+    def _reduce(self, sums: dict[str, float], n_seen: int) -> tuple[dict[str, float], int]:
+        """The epoch's loss sums and cell count over all processes."""
+        return sums, n_seen
+
+    def _agree(self, stopped: bool) -> bool:
+        """Rank 0's early-stopping decision, on every process."""
+        return stopped
 
     @property
     def finished(self) -> bool:
