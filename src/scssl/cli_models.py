@@ -75,6 +75,12 @@ from ._cli_common import (
     "is batch size x N.",
 )
 @click.option(
+    "--backed",
+    is_flag=True,
+    help="Out-of-core: read X and layers['counts'] from the .h5ad one row block at a time "
+    "(peak memory ~ two blocks of HVG columns, whatever the file's size).",
+)
+@click.option(
     "--no-bf16",
     is_flag=True,
     help="Train in float32: no bf16 autocast on the GPU (nor on CPUs with native bf16).",
@@ -99,6 +105,7 @@ def pretrain(
     no_protein: bool,
     resident: bool,
     devices: int,
+    backed: bool,
     no_bf16: bool,
     device: str,
     seed: int,
@@ -126,6 +133,7 @@ def pretrain(
         resume=resume,
         epochs=epochs,
         devices=devices,
+        backed=backed,
     )
     if done is None:
         click.echo(f"stopped after --epochs {epochs}; continue with --resume", err=True)

@@ -101,12 +101,14 @@ def pretrain(
     epochs: int | None = None,
     progress: bool = True,
     devices: int = 1,
+    backed: bool = False,
 ) -> Path | None:
     """Train a model family and write its checkpoint folder to ``output``.
 
     Resume state lives in ``<output>.partial/`` until training finishes; with ``epochs`` the
     run stops after that many epochs (returns None) and ``resume=True`` continues it.
     ``devices`` > 1 trains data-parallel (DDP) on that many GPUs (CPU: gloo processes).
+    ``backed`` reads the matrices from ``input`` one row block at a time (out-of-core).
     """
     import shutil
 
@@ -117,7 +119,12 @@ def pretrain(
     out = Path(output)
     workdir = out.with_name(out.name + ".partial")
     tcfg = train_config_for(family, dict(train_overrides or {}))
-    adata = io.read_h5ad(input)
+    if backed:
+        from .data.backed import read_shell
+
+        adata = read_shell(input)
+    else:
+        adata = io.read_h5ad(input)
     module, history, dhash, trainer = _pretrain(
         adata,
         family=family,
@@ -130,6 +137,7 @@ def pretrain(
         epochs=epochs,
         progress=progress,
         devices=devices,
+        backed=input if backed else None,
     )
     if not trainer.finished:
         return None

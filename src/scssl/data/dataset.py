@@ -65,6 +65,10 @@ class CellData:
             resident=resident,
         )
 
+    def shuffled(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """An epoch's order of the cells ``idx`` (a seeded permutation)."""
+        return rng.permutation(idx)
+
     @property
     def n_cells(self) -> int:
         return self.X.shape[0]

@@ -77,6 +77,24 @@ def _columns(M, pos: np.ndarray) -> sparse.csr_matrix:
     return (M @ proj).tocsr()
 
 
+def cell_vectors(adata: ad.AnnData, spec: DataSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """Batch code per cell (unknown batches: 0) and protein CLR in the spec's order (missing
+    proteins: 0; None without proteins)."""
+    batch = np.zeros(adata.n_obs, dtype=np.int64)
+    if spec.batch_key and spec.batch_key in adata.obs and spec.batches:
+        lookup = {b: i for i, b in enumerate(spec.batches)}
+        batch = adata.obs[spec.batch_key].astype(str).map(lookup).fillna(0).to_numpy(np.int64)
+    protein = None
+    if spec.n_proteins:
+        protein = np.zeros((adata.n_obs, spec.n_proteins), np.float32)
+        if PROTEIN_CLR_KEY in adata.obsm:
+            have = adata.obsm[PROTEIN_CLR_KEY]
+            for j, name in enumerate(spec.proteins):
+                if name in have.columns:
+                    protein[:, j] = have[name].to_numpy(np.float32)
+    return batch, protein
+
+
 def build_cell_data(
     adata: ad.AnnData,
     spec: DataSpec,
@@ -103,18 +121,7 @@ def build_cell_data(
         )
     counts_all = sparse.csr_matrix(adata.layers[COUNTS_LAYER])
     library = np.asarray(counts_all.sum(axis=1), dtype=np.float64).ravel()
-    batch = np.zeros(adata.n_obs, dtype=np.int64)
-    if spec.batch_key and spec.batch_key in adata.obs and spec.batches:
-        lookup = {b: i for i, b in enumerate(spec.batches)}
-        batch = adata.obs[spec.batch_key].astype(str).map(lookup).fillna(0).to_numpy(np.int64)
-    protein = None
-    if spec.n_proteins:
-        protein = np.zeros((adata.n_obs, spec.n_proteins), np.float32)
-        if PROTEIN_CLR_KEY in adata.obsm:
-            have = adata.obsm[PROTEIN_CLR_KEY]
-            for j, name in enumerate(spec.proteins):
-                if name in have.columns:
-                    protein[:, j] = have[name].to_numpy(np.float32)
+    batch, protein = cell_vectors(adata, spec)
     data = CellData(
         _columns(adata.X, pos),
         _columns(counts_all, pos),
@@ -129,6 +136,8 @@ def build_cell_data(
 
 def data_hash(data: CellData, spec: DataSpec) -> str:
     """sha256 of the model-gene matrix and gene list: ties a checkpoint to its training data."""
+    if hasattr(data, "content_hash"):  # out-of-core data hashes itself in one pass
+        return data.content_hash(spec)
     h = hashlib.sha256()
     for arr in (data.X.data, data.X.indices, data.X.indptr):
         h.update(np.ascontiguousarray(arr).tobytes())

@@ -49,12 +49,15 @@ def pretrain(
     epochs: int | None = None,
     progress: bool = True,
     devices: int = 1,
+    backed: str | Path | None = None,
 ) -> tuple[SSLModule, list[dict[str, Any]], str, Any]:
     """Train ``family`` on the HVGs of ``adata`` (log-normalized X, counts layer).
 
     ``devices`` > 1 trains data-parallel (DDP) on that many GPUs of this node (on the CPU,
     that many gloo processes), each with ``batch_size`` cells per step: the effective batch
-    is ``batch_size x devices`` (:mod:`scssl.train.distributed`).
+    is ``batch_size x devices`` (:mod:`scssl.train.distributed`). With ``backed`` (the
+    .h5ad that ``adata`` came from, read by :func:`scssl.data.backed.read_shell`), the
+    expression and counts are read from that file one row block at a time (out-of-core).
 
     Returns
     -------
@@ -70,13 +73,26 @@ def pretrain(
     spec = spec_from_anndata(adata, batch_key=batch_key, use_protein=use_protein)
     with step(f"pretrain {family}") as added:
         ddp = devices > 1
-        data, _ = build_cell_data(
-            adata,
-            spec,
-            device="cpu" if ddp else tcfg.resolved_device(),
-            resident=tcfg.resident and not ddp,
-        )
-        extras = module_cls.build_extras(config, spec, adata)
+        device = "cpu" if ddp else tcfg.resolved_device()
+        if backed is not None:
+            from ..data.backed import BackedCellData
+
+            if tcfg.resident:
+                raise InputError("--backed and --resident exclude each other; drop one.")
+            data: Any = BackedCellData(backed, adata, spec, device=device)
+        else:
+            data, _ = build_cell_data(
+                adata, spec, device=device, resident=tcfg.resident and not ddp
+            )
+        try:
+            extras = module_cls.build_extras(config, spec, adata)
+        except InputError as err:
+            if backed is None:
+                raise
+            raise InputError(
+                f"--backed: these {family} options need the whole matrix in memory ({err}); "
+                "run without --backed."
+            ) from None
         torch.manual_seed(tcfg.seed)  # weight initialisation is part of the seeded run
         module = module_cls(config, spec, extras)
         if ddp:

@@ -148,7 +148,8 @@ class Trainer:
             t0 = time.perf_counter()
             sums: dict[str, float] = {}
             n_seen = 0
-            for step, idx in enumerate(_batches(self.train_idx, self.global_batch, rng)):
+            order = self.data.shuffled(self.train_idx, rng)
+            for step, idx in enumerate(_batches(order, self.global_batch, None)):
                 idx = self._rank_part(idx)
                 batch = self.data.batch(idx, self.module.input_keys())
                 progress = (e * self.steps_per_epoch + step) / self.total_steps
