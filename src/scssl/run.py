@@ -17,12 +17,14 @@ folders as the pipeline's publishDir rules (``conf/modules.config``)::
     report/<sample>.report.html   + <sample>_scssl_*_mqc.tsv
     multiqc/multiqc_report.html   multiqc/multiqc_report_data/
     pipeline_info/                summary.json, scssl_loss_mqc.json, scssl_mqc_versions.yml,
-                                  scssl_software_versions.yml, params.json, samplesheet.valid.csv
+                                  scssl_software_versions.yml, params.json, samplesheet.valid.csv,
+                                  scssl_run_trace.tsv (wall time and peak RSS of each step)
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from . import __version__, steps, steps_annotate, steps_report
 from ._atomic import write_json, write_text
 from ._errors import InputError
 from ._log import logger
+from ._trace import Trace
 from .io.samplesheet import METADATA_COLUMNS, QC_OVERRIDE_COLUMNS, read_samplesheet
 from .pp.preprocess import PreprocessParams
 from .pp.qc import QCParams
@@ -45,6 +48,11 @@ _THRESHOLDS += ("max_pct_mt", "max_pct_ribo", "max_pct_hb")
 _DOUBLETS = ("doublet_method", "expected_doublet_rate", "doublet_threshold")
 _DOUBLETS += ("doublet_sim_ratio", "doublet_n_pcs", "min_cells_pass")
 _TRAIN = ("max_epochs", "batch_size", "lr", "patience")
+
+
+def _timed(trace: Trace | None, name: str):
+    """``trace.step(name)``, or nothing without a trace."""
+    return trace.step(name) if trace is not None else nullcontext()
 
 
 def qc_params(p: dict[str, Any]) -> QCParams:
@@ -119,29 +127,37 @@ def run_pipeline(
     write_text(info / "samplesheet.valid.csv", sheet.to_csv())
     write_json(info / "params.json", {k: v for k, v in p.items() if v is not None})
     device = TrainConfig(device=p["device"]).resolved_device()
+    trace = Trace()
 
-    qc_files = ingest_qc(p, sheet, out)
+    qc_files = ingest_qc(p, sheet, out, trace=trace)
     if p["federated"]:
         from .run_fed import run_federated
 
         return run_federated(p, sheet, qc_files, out, device)
-    merged = steps.merge(
-        list(qc_files.values()),
-        out / "merge" / "merged.h5ad",
-        batch_key=p["batch_key"],
-        join=p["join"],
-        min_cells_gene=p["min_cells_gene"],
-    )
-    pre = steps.preprocess(
-        merged,
-        out / "preprocess" / "preprocessed.h5ad",
-        params=preprocess_params(p),
-        hvg_output=out / "preprocess" / "preprocessed_hvg.h5ad",
-    )
-    ckpt = _checkpoint(p, pre, out, device)
+    with _timed(trace, "merge"):
+        merged = steps.merge(
+            list(qc_files.values()),
+            out / "merge" / "merged.h5ad",
+            batch_key=p["batch_key"],
+            join=p["join"],
+            min_cells_gene=p["min_cells_gene"],
+        )
+    with _timed(trace, "preprocess"):
+        pre = steps.preprocess(
+            merged,
+            out / "preprocess" / "preprocessed.h5ad",
+            params=preprocess_params(p),
+            hvg_output=out / "preprocess" / "preprocessed_hvg.h5ad",
+        )
+    with _timed(trace, "pretrain"):
+        ckpt = _checkpoint(p, pre, out, device)
     versions = write_text(info / "scssl_software_versions.yml", _versions())
-    annotated = downstream(p, pre, ckpt, out, qc_dir=out / "qc", versions=versions, device=device)
-    multiqc(p, out, [out / d for d in _MQC_FOLDERS])
+    annotated = downstream(
+        p, pre, ckpt, out, qc_dir=out / "qc", versions=versions, device=device, trace=trace
+    )
+    with _timed(trace, "multiqc"):
+        multiqc(p, out, [out / d for d in _MQC_FOLDERS])
+    trace.write(info / "scssl_run_trace.tsv")
     logger.info("scssl run finished: %s", json.dumps(str(annotated)))
     return annotated
 
@@ -149,7 +165,9 @@ def run_pipeline(
 _MQC_FOLDERS = ("qc", "cluster", "finetune", "annotate", "evaluate", "report", "pipeline_info")
 
 
-def ingest_qc(p: dict[str, Any], sheet: Any, out: Path) -> dict[str, Path]:
+def ingest_qc(
+    p: dict[str, Any], sheet: Any, out: Path, *, trace: Trace | None = None
+) -> dict[str, Path]:
     """Ingest and QC every sample of the samplesheet; sample -> QC'd .h5ad."""
     qc_files = {}
     for sample, row in tqdm(list(sheet.iterrows()), desc="ingest + qc", unit="sample"):
@@ -157,15 +175,17 @@ def ingest_qc(p: dict[str, Any], sheet: Any, out: Path) -> dict[str, Path]:
         meta = {
             k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items() if not _missing(v)
         }
-        ing = steps.ingest(
-            row["path"],
-            out / "ingest" / f"{sample}.h5ad",
-            sample=str(sample),
-            meta=meta,
-            raw=p["raw"],
-        )
+        with _timed(trace, f"ingest {sample}"):
+            ing = steps.ingest(
+                row["path"],
+                out / "ingest" / f"{sample}.h5ad",
+                sample=str(sample),
+                meta=meta,
+                raw=p["raw"],
+            )
         qc_out = out / "qc" / f"{sample}.h5ad"
-        steps.qc(ing, qc_out, params=qc_params(p))
+        with _timed(trace, f"qc {sample}"):
+            steps.qc(ing, qc_out, params=qc_params(p))
         qc_files[str(sample)] = qc_out
     return qc_files
 
@@ -179,43 +199,51 @@ def downstream(
     qc_dir: Path,
     versions: Path,
     device: str,
+    trace: Trace | None = None,
 ) -> Path:
     """Embed, cluster, [finetune], annotate, evaluate, report and summarise ``pre`` with
     ``ckpt`` into ``out/<step>/`` (``out/pipeline_info/summary.json``); the annotated h5ad."""
-    emb = steps.embed(
-        pre, ckpt, out / "embed" / "embedded.h5ad", min_overlap=p["min_overlap"], device=device
-    )
+    with _timed(trace, "embed"):
+        emb = steps.embed(
+            pre, ckpt, out / "embed" / "embedded.h5ad", min_overlap=p["min_overlap"], device=device
+        )
     clustered = out / "cluster" / "clustered.h5ad"
-    steps_annotate.cluster(emb, clustered, params=cluster_params(p))
+    with _timed(trace, "cluster"):
+        steps_annotate.cluster(emb, clustered, params=cluster_params(p))
     classifier = None
     if p["reference"]:
-        classifier = steps_annotate.finetune(
-            p["reference"],
-            ckpt,
-            out / "finetune" / "classifier",
-            label_key=p["label_key"],
-            config={"mode": p["finetune_mode"]},
-            train_overrides={"seed": p["seed"]},
-            min_overlap=p["min_overlap"],
+        with _timed(trace, "finetune"):
+            classifier = steps_annotate.finetune(
+                p["reference"],
+                ckpt,
+                out / "finetune" / "classifier",
+                label_key=p["label_key"],
+                config={"mode": p["finetune_mode"]},
+                train_overrides={"seed": p["seed"]},
+                min_overlap=p["min_overlap"],
+                device=device,
+            )
+    annotated = out / "annotate" / "annotated.h5ad"
+    with _timed(trace, "annotate"):
+        steps_annotate.annotate(
+            clustered,
+            annotated,
+            classifier=classifier,
+            markers=None if classifier else p["markers"],
+            params=annotate_params(p),
             device=device,
         )
-    annotated = out / "annotate" / "annotated.h5ad"
-    steps_annotate.annotate(
-        clustered,
-        annotated,
-        classifier=classifier,
-        markers=None if classifier else p["markers"],
-        params=annotate_params(p),
-        device=device,
-    )
     metrics = out / "evaluate" / "metrics.json"
-    steps_annotate.evaluate(
-        annotated, metrics, label_key=p["truth_key"], batch_key=p["batch_key"], seed=p["seed"]
-    )
+    with _timed(trace, "evaluate"):
+        steps_annotate.evaluate(
+            annotated, metrics, label_key=p["truth_key"], batch_key=p["batch_key"], seed=p["seed"]
+        )
     run_files = {"qc_dir": qc_dir, "checkpoints": [ckpt], "metrics": metrics}
     run_files["versions"] = [versions]
-    steps_report.report(annotated, out / "report", seed=p["seed"], **run_files)
-    steps_report.summary(annotated, out / "pipeline_info" / "summary.json", **run_files)
+    with _timed(trace, "report"):
+        steps_report.report(annotated, out / "report", seed=p["seed"], **run_files)
+    with _timed(trace, "summary"):
+        steps_report.summary(annotated, out / "pipeline_info" / "summary.json", **run_files)
     return annotated
 
 
@@ -246,6 +274,7 @@ def _checkpoint(p: dict[str, Any], pre: Path, out: Path, device: str) -> Path:
         model_config=model,
         train_overrides=train,
         batch_key=p["batch_key"],
+        devices=p["pretrain_devices"],
     )
 
 

@@ -92,6 +92,18 @@ def test_run_on_bundled_input(bundled_run):
     assert called.mean() > 0.8, called.mean()
     summary = json.loads((out / "pipeline_info" / "summary.json").read_text())
     assert json.dumps(summary).count("sim_1") >= 1
+    # every step's wall time and peak RSS (the kernel's high-water mark, reset per step)
+    trace = pd.read_csv(out / "pipeline_info" / "scssl_run_trace.tsv", sep="\t")
+    assert trace["step"].tolist()[:5] == [
+        "ingest sim_1",
+        "qc sim_1",
+        "ingest sim_2",
+        "qc sim_2",
+        "merge",
+    ]
+    assert {"pretrain", "embed", "cluster", "report", "multiqc"} <= set(trace["step"])
+    assert (trace["wall_s"] >= 0).all() and (trace["peak_rss_mib"] > 50).all()
+    assert (trace["peak_rss_mib"] >= trace["rss_end_mib"] - 1).all()
     html = (out / "report" / "sim_1.report.html").read_text()
     assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
     assert (out / "multiqc" / "multiqc_report.html").stat().st_size > 10_000
