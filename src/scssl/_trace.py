@@ -48,15 +48,31 @@ def _maxrss_kib() -> int:
     return r // 1024 if sys.platform == "darwin" else r  # bytes on macOS, KiB on Linux
 
 
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
 class Trace:
-    """Collects one row per step; :meth:`write` saves them as a TSV."""
+    """Collects one row per step; :meth:`write` saves them as a TSV.
+
+    Each step also starts with torch's intra-op thread count of the run's start: numba code
+    (Scrublet in QC, scanpy's neighbour graph) resets the shared OpenMP thread count to all
+    cores, and a later torch step would otherwise ignore ``OMP_NUM_THREADS`` / ``--threads``
+    (on a shared machine, twice the threads can make training several times slower).
+    """
 
     def __init__(self) -> None:
         self.rows: list[dict[str, object]] = []
+        import torch
+
+        self.threads = torch.get_num_threads()
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         """Time ``name`` and record its peak RSS (logged as 'run step ... finished')."""
+        if _torch_threads() not in (None, self.threads):
+            sys.modules["torch"].set_num_threads(self.threads)
         per_step = _reset_peak()
         t0 = time.perf_counter()
         logger.info("run step %s ...", name)
