@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -70,6 +71,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="Keep inputs and outputs of each size.")
     p.add_argument("--no-md", action="store_true", help="Print the section instead.")
     p.add_argument("--render", action="store_true", help="Only re-render from saved results.")
+    p.add_argument(
+        "--note",
+        default=None,
+        help="A finding to print under the tables (kept in <workdir>/note.md for re-renders).",
+    )
     return p.parse_args(argv)
 
 
@@ -159,7 +165,9 @@ def run_size(args: argparse.Namespace, n: int) -> dict:
         "user_s": res.get("user_s"),
         "sys_s": res.get("sys_s"),
         "maxrss_kib": res.get("maxrss_kib") or res["sampled_hwm_kib"],
+        "sampled_peak_kib": res["sampled_peak_kib"],
         "how": res["how"],
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "steps": read_trace(outdir / "pipeline_info" / "scssl_run_trace.tsv"),
         "when": now(),
         "machine": machine(PACKAGES),
@@ -170,6 +178,16 @@ def run_size(args: argparse.Namespace, n: int) -> dict:
     if not args.keep:
         shutil.rmtree(outdir, ignore_errors=True)
     return result
+
+
+def peak_kib(r: dict) -> float:
+    """Peak RSS of a run: the largest of the per-step peaks, /proc samples and /usr/bin/time.
+
+    The trace resets the kernel's high-water mark before each step, which also resets what
+    ``/usr/bin/time`` reports (the peak since the last reset), so the steps' peaks count.
+    """
+    steps = max((s["peak_mib"] * 1024 for s in r["steps"]), default=0.0)
+    return max(r["maxrss_kib"], r.get("sampled_peak_kib", 0), steps)
 
 
 def fit_exponent(xs: list[float], ys: list[float]) -> float | None:
@@ -183,14 +201,44 @@ def fit_exponent(xs: list[float], ys: list[float]) -> float | None:
 
 
 def _t(s: float) -> str:
-    return f"{s:.1f} s" if s < 60 else f"{int(s // 60)}:{s % 60:04.1f}"
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)}:{s % 60:04.1f}"
+    return f"{int(s // 3600)}:{int(s % 3600 // 60):02d}:{s % 60:02.0f}"
 
 
 def _gb(kib: float) -> str:
     return f"{kib / 1024**2:.2f} GiB"
 
 
-def section(results: list[dict], command: str) -> str:
+def bottlenecks(results: list[dict]) -> str:
+    """Which step takes the most time and memory at the largest size, and grows fastest."""
+    big = results[-1]
+    steps = big["steps"]
+    total = sum(s["wall_s"] for s in steps) or 1.0
+    slow = max(steps, key=lambda s: s["wall_s"])
+    heavy = max(steps, key=lambda s: s["peak_mib"])
+    out = (
+        f"At {big['n_target']:,} cells the longest step is `{slow['step']}` "
+        f"({slow['wall_s'] / total:.0%} of the steps' time) and the largest peak RSS is "
+        f"`{heavy['step']}`'s ({heavy['peak_mib'] / 1024:.2f} GiB)"
+    )
+    xs = [r["n_target"] for r in results]
+    growth = []
+    for s in steps:
+        ys = [
+            next((t["wall_s"] for t in r["steps"] if t["step"] == s["step"]), None) for r in results
+        ]
+        if None not in ys and s["wall_s"] > 0.05 * total:
+            growth.append((fit_exponent(xs, ys), s["step"]))
+    if len(xs) > 1 and growth:
+        b, name = max(growth)
+        out += f"; of the steps over 5 % of the time, `{name}` grows fastest (exponent {b:.2f})"
+    return out + "."
+
+
+def section(results: list[dict], command: str, note: str | None = None) -> str:
     """The markdown section for the measured sizes."""
     results = sorted(results, key=lambda r: r["n_target"])
     xs = [r["n_target"] for r in results]
@@ -205,9 +253,12 @@ def section(results: list[dict], command: str) -> str:
         f"{r0['mean_counts']:,.0f} counts per cell, 5 % low-quality cells, 6 % doublets), "
         "with the pipeline's "
         "default params plus `device: cpu` and the simulated marker table. Total wall time and "
-        f"peak RSS of the whole process from {r0['how']}; per step from the run's "
+        f"CPU time of the whole process from {r0['how']}; per step from the run's "
         "`pipeline_info/scssl_run_trace.tsv` (wall time; peak RSS while the step ran, the "
-        "kernel's high-water mark reset before each step). Input generation is not timed.",
+        "kernel's high-water mark reset before each step); the run's peak RSS is the largest "
+        "step's (the reset also resets the peak that /usr/bin/time reports). Input "
+        "generation is not timed. "
+        f"Threads: OMP_NUM_THREADS={r0.get('omp_num_threads') or 'unset'} (torch, BLAS).",
         "",
         r0["machine"],
         "",
@@ -222,7 +273,7 @@ def section(results: list[dict], command: str) -> str:
                 f"{r['n_cells_after_qc']:,}",
                 _t(r["wall_s"]),
                 _t(cpu),
-                _gb(r["maxrss_kib"]),
+                _gb(peak_kib(r)),
             ]
         )
     lines += [*table(head, rows), ""]
@@ -250,7 +301,11 @@ def section(results: list[dict], command: str) -> str:
         verdict = "not measured (one size only)"
     else:
         ok = b <= MAX_EXPONENT
-        verdict = f"**{'PASS' if ok else 'FAIL'}**" if full else "not yet decided"
+        verdict = (
+            f"**{'PASS' if ok else 'FAIL'}**"
+            if full
+            else "not decided (10,000 to 500,000 not both measured)"
+        )
     lines.append(
         f"Fitted exponent of total wall time vs cells ({span}): "
         f"{'–' if b is None else f'{b:.2f}'} (target ≤ {MAX_EXPONENT} from 10,000 to "
@@ -258,11 +313,11 @@ def section(results: list[dict], command: str) -> str:
     )
     at = next((r for r in results if r["n_target"] == RSS_AT), None)
     if at is not None:
-        gb = at["maxrss_kib"] * 1024 / 1e9
+        gb = peak_kib(at) * 1024 / 1e9
         verdict = "**PASS**" if gb <= MAX_RSS_GB else "**FAIL**"
         lines.append(f"Peak RSS at {RSS_AT:,} cells: {gb:.1f} GB (target ≤ 12 GB) — {verdict}.")
     elif len(results) >= 2:
-        (n1, r1), (n2, r2) = [(r["n_target"], r["maxrss_kib"] * 1024 / 1e9) for r in results[-2:]]
+        (n1, r1), (n2, r2) = [(r["n_target"], peak_kib(r) * 1024 / 1e9) for r in results[-2:]]
         est = r2 + (r2 - r1) / (n2 - n1) * (RSS_AT - n2)
         lines.append(
             f"Peak RSS at {RSS_AT:,} cells: not measured yet (target ≤ 12 GB); a straight line "
@@ -270,6 +325,12 @@ def section(results: list[dict], command: str) -> str:
         )
     else:
         lines.append(f"Peak RSS at {RSS_AT:,} cells: not measured yet (target ≤ 12 GB).")
+    if len(xs) > 1 and max(xs) < RSS_AT and b is not None:
+        est = results[-1]["wall_s"] * (RSS_AT / max(xs)) ** b
+        lines.append(f"At the fitted exponent, {RSS_AT:,} cells would take about {_t(est)}.")
+    lines += ["", bottlenecks(results)]
+    if note:
+        lines += ["", note.strip()]
     lines += ["", *reproduce(command)]
     return "\n".join(lines)
 
@@ -284,7 +345,7 @@ def main(argv=None) -> int:
     if not args.render:
         for n in sorted(args.sizes):
             r = run_size(args, n)
-            print(f"{n:,} cells: {_t(r['wall_s'])}, peak RSS {_gb(r['maxrss_kib'])}", flush=True)
+            print(f"{n:,} cells: {_t(r['wall_s'])}, peak RSS {_gb(peak_kib(r))}", flush=True)
             if not args.keep:
                 shutil.rmtree(args.workdir / f"n{n}" / "input", ignore_errors=True)
     results = load_results(args.workdir)
@@ -292,7 +353,14 @@ def main(argv=None) -> int:
         raise SystemExit(f"no results in {args.workdir}; run some --sizes first.")
     sizes = " ".join(str(r["n_target"]) for r in sorted(results, key=lambda r: r["n_target"]))
     extra = "".join(f" --param {shlex.quote(p)}" for p in args.param)
-    md = section(results, f"python benchmarks/pipeline_scaling.py --sizes {sizes}{extra}")
+    note_file = args.workdir / "note.md"
+    if args.note is not None:
+        note_file.write_text(args.note)
+    note = note_file.read_text() if note_file.exists() else None
+    threads = {r.get("omp_num_threads") for r in results} - {None}
+    env = f"OMP_NUM_THREADS={threads.pop()} " if len(threads) == 1 else ""
+    cmd = f"{env}python benchmarks/pipeline_scaling.py --sizes {sizes}{extra}"
+    md = section(results, cmd, note)
     print(md)
     if not args.no_md:
         replace_section(args.out_md, TITLE, md)
