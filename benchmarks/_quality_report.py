@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from _quality_md import fmt, reproduce, table
 
@@ -40,6 +42,8 @@ def _dataset_table(rows: dict[str, dict]) -> list[str]:
         secs = "–" if r["family"] == "pca" else f"{r['train_seconds']:.0f}"
         epochs = "" if r["family"] == "pca" else f" ({r['n_epochs']} ep)"
         name = f"**{r['label']}**" if r["default"] else r["label"]
+        if r.get("earlier"):
+            name += " †"
         body.append(
             [
                 name,
@@ -152,6 +156,12 @@ def render(results: list[dict], meta: dict) -> str:
         if ds not in by:
             continue
         lines += [f"### {DATASET_TITLES.get(ds, ds)}", "", *_dataset_table(by[ds]), ""]
+        earlier = {
+            json.dumps(r["earlier"], sort_keys=True) for r in by[ds].values() if r.get("earlier")
+        }
+        for e in sorted(earlier):
+            fields = ", ".join(f"{k}={v}" for k, v in json.loads(e).items())
+            lines += [f"† trained under an earlier train config ({fields}); not rerun.", ""]
     lines += ["### Summary: family defaults against PCA", "", *_summary(by, families), ""]
     pub = _published(by, families)
     if pub:

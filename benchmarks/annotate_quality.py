@@ -57,6 +57,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--pretrain-epochs", type=int, default=None, help="default: the mae train defaults"
     )
+    p.add_argument(
+        "--pretrain-min-steps",
+        type=int,
+        default=2000,
+        help="encoder step budget (scssl pretrain --min-steps); 0: the mae default",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (quality parts)")
     p.add_argument("--scale-cells", type=int, default=100_000)
     p.add_argument("--scale-threads", type=int, default=2)
@@ -67,12 +73,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _encoder(adata, folder: Path, epochs: int | None) -> dict:
+def _encoder(adata, folder: Path, epochs: int | None, min_steps: int = 0) -> dict:
     """Pretrain the default mae on every cell of ``adata`` (no labels) once; its facts."""
     from scssl.tl.pretrain import pretrain, train_config_for
     from scssl.train import save_checkpoint
 
     over = {"seed": 0} if epochs is None else {"seed": 0, "max_epochs": epochs}
+    if min_steps:
+        over["min_steps"] = min_steps
     tcfg = train_config_for("mae", over)
     if (folder / "config.json").is_file():
         saved = json.loads((folder / "config.json").read_text())["train_config"]
@@ -130,7 +138,7 @@ def transfer(name: str, args, data_dir) -> dict:
 
     adata = load_benchmark(name, data_dir)
     enc_dir = args.scratch / f"{name}_mae"
-    enc = _encoder(adata, enc_dir, args.pretrain_epochs)
+    enc = _encoder(adata, enc_dir, args.pretrain_epochs, args.pretrain_min_steps)
     ref_m, q_m, how = _split(name, adata)
     ref, query = adata[ref_m].copy(), adata[q_m].copy()
     truth = query.obs["label"].astype(str).to_numpy()
@@ -190,7 +198,7 @@ def markers(args, data_dir) -> dict:
     ):
         adata = load_benchmark(name, data_dir)
         enc_dir = args.scratch / f"{name}_mae"
-        _encoder(adata, enc_dir, args.pretrain_epochs)
+        _encoder(adata, enc_dir, args.pretrain_epochs, args.pretrain_min_steps)
         embed(adata, enc_dir)
         cluster(adata, use_rep="X_scssl_mae", resolutions=(1.0,), umap=False)
         scored = adata.obs["scored"].to_numpy()

@@ -60,6 +60,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--max-epochs", type=int, default=None, help="override (smoke tests only; saved)"
     )
     p.add_argument("--render-only", action="store_true")
+    p.add_argument(
+        "--keep-earlier",
+        action="store_true",
+        help="also show runs of unselected configs made under an earlier train config (marked)",
+    )
     return p.parse_args(argv)
 
 
@@ -86,7 +91,9 @@ def _key(run: RunConfig, tcfg: dict) -> dict:
     }
 
 
-def _load_saved(path: Path, key: dict) -> dict | None:
+def _load_saved(path: Path, key: dict, *, earlier: bool = False) -> dict | None:
+    """The saved run of ``key``; with ``earlier``, also one of the same model config trained
+    under another train config (marked ``earlier`` with the fields that differ)."""
     if not path.is_file():
         return None
     rec = json.loads(path.read_text())
@@ -95,8 +102,15 @@ def _load_saved(path: Path, key: dict) -> dict | None:
         from scssl.train.config import TrainConfig
 
         rec = {**rec, "train_config": {**asdict(TrainConfig()), **rec["train_config"]}}
-    same = all(rec.get(k) == v for k, v in key.items())
-    return rec if same and rec.get("status") == "ok" else None
+    if rec.get("status") != "ok":
+        return None
+    if all(rec.get(k) == v for k, v in key.items()):
+        return rec
+    if not earlier or any(rec.get(k) != v for k, v in key.items() if k != "train_config"):
+        return None
+    now_tc = key.get("train_config") or {}
+    diff = {k: v for k, v in rec["train_config"].items() if now_tc.get(k) != v}
+    return {**rec, "earlier": diff}
 
 
 def _run_one(adata, run: RunConfig, tcfg: dict) -> dict:
@@ -152,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             key = _key(run, tcfg)
             redo = args.rerun is not None and re.search(args.rerun, run.name)
             saved = None if redo else _load_saved(path, key)
+            if saved is None and not redo and run not in selected and args.keep_earlier:
+                saved = _load_saved(path, key, earlier=True)
             if saved is not None or args.render_only or run not in selected:
                 if saved is not None:
                     results.append({**saved, "order": order, "label": run.label})
