@@ -47,7 +47,7 @@ _THRESHOLDS = ("n_mads", "n_mads_mt", "min_genes", "max_genes", "min_counts", "m
 _THRESHOLDS += ("max_pct_mt", "max_pct_ribo", "max_pct_hb")
 _DOUBLETS = ("doublet_method", "expected_doublet_rate", "doublet_threshold")
 _DOUBLETS += ("doublet_sim_ratio", "doublet_n_pcs", "min_cells_pass")
-_TRAIN = ("max_epochs", "batch_size", "lr", "patience")
+_TRAIN = ("max_epochs", "min_steps", "batch_size", "lr", "patience")
 
 
 def _timed(trace: Trace | None, name: str):
