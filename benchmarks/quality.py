@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             key = _key(run, tcfg)
             redo = args.rerun is not None and re.search(args.rerun, run.name)
             saved = None if redo else _load_saved(path, key)
-            if saved is None and not redo and run not in selected and args.keep_earlier:
+            stale_ok = run not in selected or args.render_only
+            if saved is None and not redo and stale_ok and args.keep_earlier:
                 saved = _load_saved(path, key, earlier=True)
             if saved is not None or args.render_only or run not in selected:
                 if saved is not None:
