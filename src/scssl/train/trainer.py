@@ -162,8 +162,8 @@ class Trainer:
                         else ""
                     )
                     raise TrainingError(
-                        f"{self.module.family}: the loss became {float(out.loss)} at epoch "
-                        f"{e + 1}, step {step + 1}; training stopped.{where} Lower --lr, or "
+                        f"{self.module.family}: the loss became {float(out.loss.detach())} at "
+                        f"epoch {e + 1}, step {step + 1}; training stopped.{where} Lower --lr, or "
                         "check the input for extreme values."
                     )
                 self.opt.zero_grad(set_to_none=True)
