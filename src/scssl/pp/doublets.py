@@ -18,6 +18,37 @@ def expected_doublet_rate(n_cells: int) -> float:
     return float(np.clip(RATE_PER_1000_CELLS * n_cells / 1000.0, 0.01, 0.25))
 
 
+#: Scrublet's mean-centred PCA densifies observed + simulated cells: above this many cells a
+#: sample is scored in random chunks of at most this size (memory bounded, time linear)
+MAX_CELLS_PER_RUN = 25_000
+
+
+def _scrublet(counts, *, rate: float, sim_ratio: float, n_pcs: int, threshold, seed: int):
+    """Scores, calls (None where no threshold was found) and threshold of one Scrublet run."""
+    import scanpy as sc
+
+    tmp = ad.AnnData(X=counts)
+    n_pcs = int(min(n_pcs, tmp.n_obs - 1, tmp.n_vars - 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.pp.scrublet(
+            tmp,
+            expected_doublet_rate=rate,
+            sim_doublet_ratio=sim_ratio,
+            n_prin_comps=n_pcs,
+            use_approx_neighbors=False,
+            threshold=threshold,
+            random_state=seed,
+            verbose=False,
+        )
+    thr = tmp.uns.get("scrublet", {}).get("threshold")
+    return (
+        tmp.obs["doublet_score"].to_numpy(dtype=float),
+        tmp.obs["predicted_doublet"].to_numpy(),
+        None if thr is None else float(thr),
+    )
+
+
 def detect_doublets(
     adata: ad.AnnData,
     *,
@@ -27,11 +58,15 @@ def detect_doublets(
     n_pcs: int = 30,
     threshold: float | None = None,
     seed: int = 0,
+    max_cells: int = MAX_CELLS_PER_RUN,
 ) -> dict:
     """Score doublets with Scrublet on raw counts and call them.
 
-    Uses exact neighbours (fast for per-sample sizes, no numba index build). When Scrublet
-    cannot place an automatic threshold (no bimodal score histogram), no cell is called.
+    Uses exact neighbours (fast for per-sample sizes, no numba index build). A sample of more
+    than ``max_cells`` cells is split into seeded random chunks of about equal size, each
+    scored on its own (doublets are simulated from the chunk's cells, which sample the same
+    populations). When Scrublet cannot place an automatic threshold (no bimodal score
+    histogram), no cell of that run is called.
 
     Returns
     -------
@@ -39,37 +74,41 @@ def detect_doublets(
     """
     with step("detect_doublets") as added:
         rate = expected_rate if expected_rate is not None else expected_doublet_rate(adata.n_obs)
-        tmp = ad.AnnData(X=adata.layers[layer].copy() if layer else adata.X.copy())
-        n_pcs = int(min(n_pcs, tmp.n_obs - 1, tmp.n_vars - 1))
-        import scanpy as sc
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sc.pp.scrublet(
-                tmp,
-                expected_doublet_rate=rate,
-                sim_doublet_ratio=sim_ratio,
-                n_prin_comps=n_pcs,
-                use_approx_neighbors=False,
+        counts = adata.layers[layer] if layer else adata.X
+        n = adata.n_obs
+        n_chunks = max(1, -(-n // max_cells))
+        order = np.random.default_rng(seed).permutation(n) if n_chunks > 1 else np.arange(n)
+        scores = np.empty(n, dtype=float)
+        called = np.zeros(n, dtype=bool)
+        thresholds: list[float | None] = []
+        for i, rows in enumerate(np.array_split(order, n_chunks)):
+            rows = np.sort(rows)
+            sc_, calls, thr = _scrublet(
+                counts[rows].copy(),
+                rate=rate,
+                sim_ratio=sim_ratio,
+                n_pcs=n_pcs,
                 threshold=threshold,
-                random_state=seed,
-                verbose=False,
+                seed=seed + i,
             )
-        scores = tmp.obs["doublet_score"].to_numpy(dtype=float)
-        called = tmp.obs["predicted_doublet"].to_numpy()
-        auto_ok = not (called.dtype == object and any(c is None for c in called))
-        called = np.asarray([bool(c) if c is not None else False for c in called])
-        thr = tmp.uns.get("scrublet", {}).get("threshold")
+            scores[rows] = sc_
+            called[rows] = [bool(c) if c is not None else False for c in calls]
+            thresholds.append(None if any(c is None for c in calls) else thr)
+        auto_ok = all(t is not None for t in thresholds)
         if not auto_ok:
             logger.warning("Scrublet found no doublet-score threshold; no doublets called.")
         adata.obs["qc_doublet_score"] = scores
         adata.obs["qc_doublet"] = called
         added += ["obs['qc_doublet_score']", "obs['qc_doublet']"]
+        if n_chunks > 1:
+            added.append(f"{n_chunks} chunks of <= {max_cells} cells")
     return {
         "method": "scrublet",
         "expected_rate": rate,
-        "threshold": None if thr is None else float(thr),
+        "threshold": thresholds[0] if n_chunks == 1 else None,
+        "thresholds": thresholds,
         "threshold_found": bool(auto_ok),
+        "n_chunks": n_chunks,
         "n_doublets": int(called.sum()),
         "doublet_rate": float(called.mean()) if len(called) else 0.0,
     }
