@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from scssl._trace import status_kib
+
 _START = re.compile(r" INFO (.+?) \.\.\.$")
 _DONE = re.compile(r" INFO (.+?) finished \(([\d.]+)s\)")
 
@@ -27,15 +29,6 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
 
-
-def _status_kib(pid: int, field: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
     return None
 
 
@@ -61,8 +54,8 @@ class _Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             pid = self._find_pid()
-            rss = _status_kib(pid, "VmRSS")
-            hwm = _status_kib(pid, "VmHWM")
+            rss = status_kib("VmRSS", pid)
+            hwm = status_kib("VmHWM", pid)
             if rss is not None:
                 self.samples.append((time.monotonic(), rss))
             if hwm is not None:

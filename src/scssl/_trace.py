@@ -22,9 +22,10 @@ from ._log import logger
 COLUMNS = ("step", "wall_s", "peak_rss_mib", "rss_end_mib", "peak_rss_scope")
 
 
-def _status_kib(field: str) -> int | None:
+def status_kib(field: str, pid: int | str = "self") -> int | None:
+    """A ``/proc/<pid>/status`` memory field (e.g. VmRSS, VmHWM) in KiB; None off Linux."""
     try:
-        with open("/proc/self/status") as fh:
+        with open(f"/proc/{pid}/status") as fh:
             for line in fh:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
@@ -80,9 +81,9 @@ class Trace:
             yield
         finally:
             wall = time.perf_counter() - t0
-            hwm = _status_kib("VmHWM") if per_step else None
+            hwm = status_kib("VmHWM") if per_step else None
             peak = hwm if hwm is not None else _maxrss_kib()
-            end = _status_kib("VmRSS")
+            end = status_kib("VmRSS")
             self.rows.append(
                 {
                     "step": name,
