@@ -238,8 +238,12 @@ def downstream(
         steps_annotate.evaluate(
             annotated, metrics, label_key=p["truth_key"], batch_key=p["batch_key"], seed=p["seed"]
         )
-    run_files = {"qc_dir": qc_dir, "checkpoints": [ckpt], "metrics": metrics}
-    run_files["versions"] = [versions]
+    run_files = {
+        "qc_dir": qc_dir,
+        "checkpoints": [ckpt],
+        "metrics": metrics,
+        "versions": [versions],
+    }
     with _timed(trace, "report"):
         steps_report.report(annotated, out / "report", seed=p["seed"], **run_files)
     with _timed(trace, "summary"):

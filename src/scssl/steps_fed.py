@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import io
-from ._atomic import atomic_path, write_text
+from ._atomic import write_text
 from ._errors import InputError
 from ._log import logger
 
@@ -48,10 +48,13 @@ def sha256(path: str | Path) -> str:
 
 def genes(input: str | Path, output: str | Path) -> Path:
     """Write a site's highly variable gene names (names only, no values) as a gene list."""
+    return _write_site_genes(io.read_h5ad(input), output)
+
+
+def _write_site_genes(adata: Any, output: str | Path) -> Path:
     from .fed.vocab import site_genes
 
-    names = site_genes(io.read_h5ad(input))
-    return write_text(output, "\n".join(names) + "\n")
+    return write_text(output, "\n".join(site_genes(adata)) + "\n")
 
 
 def _federated(meta: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -203,16 +206,11 @@ def local_train_adata(
 def _write_site(
     output: str | Path, module: Any, meta: dict, site_json: dict, history: list[dict]
 ) -> None:
-    from safetensors.torch import save_file
+    """The site folder: exactly :data:`SITE_FILES` (no loss plot)."""
+    from .train.checkpoint import _write_folder
 
-    from .train.checkpoint import FORMAT, history_tsv
-
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    with atomic_path(output, is_dir=True) as tmp:
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": FORMAT})
-        (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        (tmp / "site.json").write_text(json.dumps(site_json, indent=2) + "\n")
-        (tmp / "history.tsv").write_text(history_tsv(history))
+    site = {"site.json": json.dumps(site_json, indent=2) + "\n"}
+    _write_folder(output, module, meta, history, None, site)
 
 
 def local_train(
@@ -360,8 +358,6 @@ def run_rounds(
     ``<output>/global/`` (the final model), ``<output>/sites/<site>/`` (each site's last local
     model) and returns the global folder.
     """
-    from .fed.vocab import site_genes
-
     if rounds < 1:
         raise InputError(f"--rounds must be >= 1, not {rounds}.")
     if not sites:
@@ -371,9 +367,7 @@ def run_rounds(
     lists = [Path(p) for p in gene_lists]
     if not lists:
         for name, adata in sorted(data.items()):  # sites by name, as the pipeline orders them
-            lists.append(
-                write_text(out / "genes" / f"{name}.txt", "\n".join(site_genes(adata)) + "\n")
-            )
+            lists.append(_write_site_genes(adata, out / "genes" / f"{name}.txt"))
     glob = init(
         lists,
         out / "global",

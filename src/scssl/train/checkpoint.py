@@ -87,9 +87,11 @@ def _write_folder(
     module: torch.nn.Module,
     meta: dict[str, Any],
     history: list[dict[str, Any]],
-    title: str,
+    title: str | None,
     files: dict[str, str] | None = None,
 ) -> Path:
+    """Weights, config.json, history.tsv and ``files`` into ``folder`` atomically; with a
+    ``title``, also the loss plot (loss.png)."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
@@ -99,7 +101,7 @@ def _write_folder(
         (tmp / "history.tsv").write_text(history_tsv(history))
         for name, text in (files or {}).items():
             (tmp / name).write_text(text)
-        if history:
+        if history and title is not None:
             from .plot import plot_history
 
             plot_history(history, tmp / "loss.png", title=title)
