@@ -168,12 +168,7 @@ class BackedCellData(CellData):
                 sel = blk == b
                 dense[sel] = self._block(int(b), k)[idx[sel] - b * self.block_rows].toarray()
             out[k] = torch.from_numpy(dense)
-        t = torch.as_tensor(idx)
-        out["library"] = self.library[t]
-        out["batch"] = self.batch_codes[t]
-        if self.protein is not None:
-            out["protein"] = self.protein[t]
-        return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
+        return self._with_cell_vectors(out, torch.as_tensor(idx))
 
     def moved(self, device: str | torch.device, *, resident: bool = False) -> BackedCellData:
         if resident:

@@ -94,6 +94,12 @@ class CellData:
             mats = {X: self.X, COUNTS: self.counts}
             out = {k: torch.as_tensor(mats[k][srt].toarray()[inv]) for k in want}
             t = torch.as_tensor(idx)
+        return self._with_cell_vectors(out, t)
+
+    def _with_cell_vectors(
+        self, out: dict[str, torch.Tensor], t: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """``out`` plus the library, batch and protein rows of cells ``t``, on the device."""
         out[LIBRARY] = self.library[t]
         out[BATCH] = self.batch_codes[t]
         if self.protein is not None:
