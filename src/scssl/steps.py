@@ -123,8 +123,8 @@ def pretrain(
         from .data.backed import read_shell
 
         adata = read_shell(input)
-    else:
-        adata = io.read_h5ad(input)
+    else:  # the HVG columns only: the other genes' values never reach the model
+        adata = io.read_h5ad_parts(input, genes=io.h5ad_parts.hvg_names(input))
     module, history, dhash, trainer = _pretrain(
         adata,
         family=family,
@@ -154,9 +154,13 @@ def embed(
     min_overlap: float = 0.5,
     device: str = "cpu",
 ) -> Path:
-    """Add ``obsm['X_scssl_<family>']`` from ``checkpoint`` and write ``output``."""
+    """Add ``obsm['X_scssl_<family>']`` from ``checkpoint`` and write ``output``.
+
+    Reads only the checkpoint's genes; ``output`` is ``input`` plus the embedding.
+    """
     from .tl.embed import embed as _embed
 
-    adata = io.read_h5ad(input)
+    genes = io.h5ad_parts.checkpoint_genes(checkpoint)
+    adata = io.read_h5ad_parts(input, genes=genes)
     _embed(adata, checkpoint, min_overlap=min_overlap, device=device)
-    return io.write_h5ad(adata, output)
+    return io.update_h5ad(input, output, adata)

@@ -86,7 +86,7 @@ def cluster(
     if p.marker_method not in MARKER_METHODS:
         raise InputError(f"--marker-method must be one of {MARKER_METHODS}.")
     out = Path(output)
-    adata = io.read_h5ad(input)
+    adata = io.read_h5ad_parts(input, layers=False)  # markers read X; counts travel as they are
     rec = _cluster(
         adata,
         use_rep=p.use_rep,
@@ -149,7 +149,7 @@ def cluster(
             title=pre.name,
             legend=[p.batch_key or ""],
         )
-    io.write_h5ad(adata, out)
+    io.update_h5ad(input, out, adata)
     return summary
 
 
@@ -244,7 +244,10 @@ def annotate(
 
     p = params or AnnotateParams()
     out = Path(output)
-    adata = io.read_h5ad(input)
+    if classifier is not None:  # the classifier's genes (and counts for the library size)
+        adata = io.read_h5ad_parts(input, genes=io.h5ad_parts.checkpoint_genes(classifier))
+    else:  # marker scores read X
+        adata = io.read_h5ad_parts(input, layers=False)
     summary = _annotate(
         adata,
         classifier=classifier,
@@ -276,7 +279,7 @@ def annotate(
         if "scssl_label_cluster" in adata.obs:
             panels["scssl_label_cluster"] = adata.obs["scssl_label_cluster"].astype(str).to_numpy()
         plot_umap(adata.obsm["X_umap"], panels, pre.path("_labels_umap.png"), title=pre.name)
-    io.write_h5ad(adata, out)
+    io.update_h5ad(input, out, adata)
     return summary
 
 
@@ -297,7 +300,7 @@ def evaluate(
     from .tl.evaluate import evaluate as _evaluate
 
     out = Path(output)
-    adata = io.read_h5ad(input)
+    adata = io.read_h5ad_parts(input, x=False, layers=False)  # obs and embeddings only
     metrics = _evaluate(
         adata,
         label_key=label_key,

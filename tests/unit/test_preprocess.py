@@ -132,3 +132,26 @@ def test_merge_fills_batch_and_keeps_missing_metadata_missing(sim_dir):
     pd.testing.assert_frame_equal(
         m.obsm["protein_counts"].loc[a.obs_names], a.obsm["protein_counts"], check_names=False
     )
+
+
+def test_merge_outer_join_zero_fills_and_filters_before_stacking(sim_dir):
+    a = read_sample(sim_dir / "sim_1" / "outs", sample="sim_1")
+    b = read_sample(sim_dir / "sim_2" / "outs", sample="sim_2")
+    b = b[:, b.var_names[5:]].copy()  # sim_2 lacks the first 5 genes
+    b = b[:, b.var_names[::-1]].copy()  # and lists its genes in reverse order
+    outer = pp.merge_samples([a, b], join="outer", min_cells_gene=1)
+    inner = pp.merge_samples([a, b], join="inner", min_cells_gene=1)
+    ids = outer.var["gene_ids"].astype(str)
+    assert len(inner.var) < len(outer.var)
+    for name, part in (("sim_1", a), ("sim_2", b)):
+        rows = (outer.obs["sample"] == name).to_numpy()
+        have = ids.isin(part.var["gene_ids"].astype(str)).to_numpy()
+        pos = pd.Index(part.var["gene_ids"].astype(str)).get_indexer(ids[have])
+        got = outer.layers["counts"][rows][:, have].toarray()
+        np.testing.assert_array_equal(got, part.layers["counts"][:, pos].toarray())
+        assert outer.layers["counts"][rows][:, ~have].nnz == 0  # absent genes count 0
+    detected = np.asarray((outer.layers["counts"] > 0).sum(0)).ravel()
+    np.testing.assert_array_equal(outer.var["n_cells"], detected)
+    strict = pp.merge_samples([a, b], join="outer", min_cells_gene=50)
+    kept = outer.var["gene_ids"][detected >= 50].tolist()
+    assert strict.var["gene_ids"].tolist() == kept

@@ -26,12 +26,11 @@ from scipy import sparse
 
 from .._errors import InputError
 from .._keys import COUNTS_LAYER
+from ..io.h5ad_parts import BLOCK_NNZ, csr_rows
 from .dataset import COUNTS, CellData, X
 from .prepare import _columns, align_genes, cell_vectors
 from .spec import DataSpec
 
-# stored values per block (model genes are kept of each): ~256 MiB of raw CSR per matrix
-BLOCK_NNZ = 32 * 2**20
 COUNTS_LAYER_KEY = f"layers/{COUNTS_LAYER}"
 
 
@@ -116,11 +115,7 @@ class BackedCellData(CellData):
         if isinstance(g, h5py.Dataset):  # dense
             M = sparse.csr_matrix(g[a:b])
         else:
-            ip = g["indptr"][a : b + 1].astype(np.int64)
-            p0, p1 = int(ip[0]), int(ip[-1])
-            M = sparse.csr_matrix(
-                (g["data"][p0:p1], g["indices"][p0:p1], ip - p0), shape=(b - a, self._n_vars)
-            )
+            M = csr_rows(g, a, b, self._n_vars)
         if model_genes:
             M = sparse.csr_matrix(_columns(M, self.pos), dtype=np.float32)
         return M

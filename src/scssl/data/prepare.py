@@ -11,6 +11,7 @@ from scipy import sparse
 
 from .._errors import InputError
 from .._keys import COUNTS_LAYER, PROTEIN_CLR_KEY
+from ..io.h5ad_parts import LIBRARY_COL
 from .dataset import CellData
 from .spec import DataSpec
 
@@ -120,7 +121,10 @@ def build_cell_data(
             "id spaces. Lower --min-overlap only if you know why."
         )
     counts_all = sparse.csr_matrix(adata.layers[COUNTS_LAYER])
-    library = np.asarray(counts_all.sum(axis=1), dtype=np.float64).ravel()
+    if LIBRARY_COL in adata.obs:  # a gene-subset read (io.read_h5ad_parts): all-gene sums
+        library = adata.obs[LIBRARY_COL].to_numpy(np.float64)
+    else:
+        library = np.asarray(counts_all.sum(axis=1), dtype=np.float64).ravel()
     batch, protein = cell_vectors(adata, spec)
     data = CellData(
         _columns(adata.X, pos),

@@ -2,6 +2,7 @@
 
 from .formats import detect_format
 from .h5ad import read_h5ad, write_h5ad
+from .h5ad_parts import read_h5ad_parts, update_h5ad
 from .read import gene_id_space, read_cellranger, read_sample
 
 __all__ = [
@@ -9,6 +10,8 @@ __all__ = [
     "gene_id_space",
     "read_cellranger",
     "read_h5ad",
+    "read_h5ad_parts",
     "read_sample",
+    "update_h5ad",
     "write_h5ad",
 ]

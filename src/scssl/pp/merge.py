@@ -13,7 +13,7 @@ from scipy import sparse
 from .._errors import InputError
 from .._keys import PROTEIN_KEY
 from .._log import logger, step
-from ._sparse import col_nnz, subset_csr
+from ._sparse import col_nnz
 
 GENE_COLUMNS = ("gene_ids", "gene_symbols", "feature_types", "genome")
 
@@ -22,6 +22,20 @@ def _sample_name(a: ad.AnnData, i: int) -> str:
     if "sample" in a.obs and a.n_obs:
         return str(a.obs["sample"].iloc[0])
     return str(a.uns.get("scssl", {}).get("sample", f"sample{i + 1}"))
+
+
+def _gene_block(counts: sparse.csr_matrix, pos: np.ndarray) -> sparse.csr_matrix:
+    """``counts`` with its columns at ``pos`` (-1: a gene the sample lacks, all zero)."""
+    if len(pos) == counts.shape[1] and np.array_equal(pos, np.arange(len(pos))):
+        return counts
+    found = pos >= 0
+    if found.all():
+        return counts[:, pos]
+    proj = sparse.csr_matrix(
+        (np.ones(int(found.sum()), np.float32), (pos[found], np.flatnonzero(found))),
+        shape=(counts.shape[1], len(pos)),
+    )
+    return counts @ proj
 
 
 def _check_id_spaces(adatas: Sequence[ad.AnnData], names: list[str]) -> str:
@@ -99,7 +113,8 @@ def merge_samples(
             common = pd.Index(pd.unique(np.concatenate([i.to_numpy() for i in ids])))
         if len(common) == 0:
             raise InputError("the samples share no gene ids; were they run on the same reference?")
-        blocks, var_parts = [], []
+        var_parts, positions = [], []
+        n_cells = np.zeros(len(common), dtype=np.int64)
         for name, a, idx in zip(names, adatas, ids, strict=True):
             if idx.has_duplicates:
                 raise InputError(f"sample {name}: duplicated gene ids in var['gene_ids'].")
@@ -107,32 +122,26 @@ def merge_samples(
             if lost:
                 logger.warning("merge: sample %s loses %d genes absent elsewhere", name, lost)
             pos = idx.get_indexer(common)
-            counts = sparse.csr_matrix(a.layers["counts"])
-            if join == "inner":
-                blocks.append(counts[:, pos])
-            else:
-                proj = sparse.csr_matrix(
-                    (
-                        np.ones((pos >= 0).sum(), np.float32),
-                        (pos[pos >= 0], np.flatnonzero(pos >= 0)),
-                    ),
-                    shape=(a.n_vars, len(common)),
-                )
-                blocks.append(counts @ proj)
+            found = pos >= 0
+            n_cells[found] += col_nnz(sparse.csr_matrix(a.layers["counts"]))[pos[found]]
+            positions.append(pos)
             var_parts.append(a.var[[c for c in GENE_COLUMNS if c in a.var]])
-        X = sparse.vstack(blocks, format="csr", dtype=np.float32)
-        del blocks
-        var = pd.concat(var_parts).drop_duplicates("gene_ids").set_index("gene_ids", drop=False)
-        var = var.loc[common].reset_index(drop=True)
-        n_cells = col_nnz(X)
         keep = n_cells >= min_cells_gene
         if not keep.any():
             raise InputError(
                 f"no gene is detected in >= {min_cells_gene} cells; lower --min-cells-gene."
             )
-        if not keep.all():
-            X = subset_csr(X, np.ones(X.shape[0], bool), keep)
-            var = var.loc[keep].reset_index(drop=True)
+        # genes are dropped before stacking, and a sample already in the final gene order is
+        # stacked as it is: peak memory is the samples plus the merged matrix
+        blocks = [
+            _gene_block(sparse.csr_matrix(a.layers["counts"]), pos[keep])
+            for a, pos in zip(adatas, positions, strict=True)
+        ]
+        X = sparse.vstack(blocks, format="csr", dtype=np.float32)
+        del blocks
+        var = pd.concat(var_parts).drop_duplicates("gene_ids").set_index("gene_ids", drop=False)
+        var = var.loc[common].reset_index(drop=True)
+        var = var.loc[keep].reset_index(drop=True)
         var["n_cells"] = n_cells[keep]
         var.index = make_index_unique(pd.Index(var["gene_symbols"].astype(str).to_numpy()))
         obs = pd.concat([a.obs for a in adatas], join="outer")
