@@ -301,12 +301,26 @@ def render(runs: list[dict], args: argparse.Namespace, secs: float) -> str:
         ]
         beats = all(f > s for _, _, f, s in pairs)
         detail = "; ".join(f"on {o}'s cells {f:.3f} vs {s}-only {so:.3f}" for s, o, f, so in pairs)
+        # the smallest margin beside the spread of the training seeds: is it more than noise?
+        margin = min(f - so for _, _, f, so in pairs)
+        sd = max(
+            np.std(res[e][o], ddof=1)
+            for s, o in other.items()
+            for e in ("fedavg", f"site {s} only")
+        )
+        se = sd * np.sqrt(2 / len(run["seeds"]))
+        noise = (
+            f" Smallest margin {margin:+.3f}; training-seed sample sd (n - 1) up to {sd:.3f}, "
+            f"so the standard error of a difference of two {len(run['seeds'])}-seed means is "
+            f"about {se:.3f}"
+            + (": the margin is within the noise." if abs(margin) < 2 * se else ".")
+        )
         lines += [
             "",
             f"FedAvg - central on pooled cells: {fed - cen:+.3f} (target: not more than 0.03 "
             f"below: {'met' if fed - cen >= -0.03 else 'not met'}). FedAvg above each "
             f"site-only encoder on the other site's cells: {'yes' if beats else 'no'} "
-            f"({detail}).",
+            f"({detail}).{noise}",
             "",
         ]
     lines += [
