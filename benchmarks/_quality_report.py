@@ -61,7 +61,8 @@ def _dataset_table(rows: dict[str, dict]) -> list[str]:
 
 def _summary(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]:
     body = []
-    for fam in ["pca", *families]:
+    alts = ["pca [smoothed]", *(f"{f} [per-cell]" for f in families)]
+    for fam in ["pca", *families, *alts]:
         aris, deltas, wins, n = [], [], [], 0
         for ds, rows in by.items():
             if fam not in rows or "pca" not in rows:
@@ -74,7 +75,12 @@ def _summary(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]:
                 wins.append(ds)
         if not n:
             continue
-        name = "PCA" if fam == "pca" else f"`{fam}` (defaults)"
+        name = {
+            "pca": "PCA",
+            "pca [smoothed]": "PCA + neighbour smoothing",
+        }.get(fam, f"`{fam.removesuffix(' [per-cell]')}` (defaults)")
+        if fam.endswith(" [per-cell]"):
+            name += ", per-cell embedding"
         delta = "–" if fam == "pca" else f"{np.mean(deltas):+.3f}"
         won = "–" if fam == "pca" else f"{len(wins)}/{n}" + (f": {', '.join(wins)}" if wins else "")
         body.append([name, str(n), f"{np.mean(aris):.3f}", delta, won])
@@ -110,7 +116,7 @@ def _published(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]
 def _protein(by: dict[str, dict[str, dict]]) -> list[str]:
     rows = by.get("cbmc", {})
     lines = []
-    for fam in ("srsa_vae", "token_mae"):
+    for fam in ("mae", "srsa_vae", "token_mae"):
         rna, both = rows.get(fam), rows.get(f"{fam} +protein")
         if rna is None or both is None:
             continue
@@ -139,7 +145,11 @@ def render(results: list[dict], meta: dict) -> str:
         "15-NN graph of the embedding with exact sklearn neighbours, igraph flavour, "
         "2 iterations, resolution 1.0; `Leiden k` = clusters found) are scored with ARI and "
         "NMI on the labelled cells. PCA is `obsm['X_pca']` of the same preprocessing "
-        "(50 PCs of the same HVGs). Bold rows are family defaults.",
+        "(50 PCs of the same HVGs). Bold rows are family defaults. A family's row scores "
+        "the embedding `scssl embed` stores by default: each cell's L2-normalised encoding "
+        "averaged over its 15 nearest neighbours (`--smooth-k 15`); the row below it scores "
+        "the encoder's per-cell output (`--smooth-k 0`), and the row under PCA scores PCA "
+        "with the same smoothing. The summary compares each with plain PCA.",
         "",
         meta["machine"],
         "",
@@ -161,7 +171,7 @@ def render(results: list[dict], meta: dict) -> str:
         }
         for e in sorted(earlier):
             fields = ", ".join(f"{k}={v}" for k, v in json.loads(e).items())
-            lines += [f"† trained under an earlier train config ({fields}); not rerun.", ""]
+            lines += [f"† an earlier run, not repeated (its settings that differ: {fields}).", ""]
     lines += ["### Summary: family defaults against PCA", "", *_summary(by, families), ""]
     pub = _published(by, families)
     if pub:

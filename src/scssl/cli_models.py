@@ -144,6 +144,15 @@ def pretrain(
 @checkpoint_option
 @output_option("Output .h5ad.")
 @min_overlap_option(0.5, "Refuse when fewer of the checkpoint's genes are found in the data.")
+@click.option(
+    "--smooth-k",
+    type=click.IntRange(min=0),
+    default=15,
+    show_default=True,
+    help="Store each cell's L2-normalised embedding averaged over its K nearest neighbours "
+    "(the per-cell one goes to obsm['X_scssl_<family>_cell']); 0: per-cell only.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Approximate kNN seed.")
 @device_option
 @threads_option
 def embed(
@@ -151,6 +160,8 @@ def embed(
     checkpoint: Path,
     output: Path,
     min_overlap: float,
+    smooth_k: int,
+    seed: int,
     device: str,
     threads: int | None,
 ) -> None:
@@ -158,4 +169,12 @@ def embed(
     from . import steps
 
     _threads(threads)
-    steps.embed(input_, checkpoint, output, min_overlap=min_overlap, device=_device(device))
+    steps.embed(
+        input_,
+        checkpoint,
+        output,
+        min_overlap=min_overlap,
+        device=_device(device),
+        smooth_k=smooth_k,
+        seed=seed,
+    )

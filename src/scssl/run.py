@@ -205,7 +205,13 @@ def downstream(
     ``ckpt`` into ``out/<step>/`` (``out/pipeline_info/summary.json``); the annotated h5ad."""
     with _timed(trace, "embed"):
         emb = steps.embed(
-            pre, ckpt, out / "embed" / "embedded.h5ad", min_overlap=p["min_overlap"], device=device
+            pre,
+            ckpt,
+            out / "embed" / "embedded.h5ad",
+            min_overlap=p["min_overlap"],
+            device=device,
+            smooth_k=p["smooth_k"],
+            seed=p["seed"],
         )
     clustered = out / "cluster" / "clustered.h5ad"
     with _timed(trace, "cluster"):

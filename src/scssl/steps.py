@@ -153,14 +153,17 @@ def embed(
     *,
     min_overlap: float = 0.5,
     device: str = "cpu",
+    smooth_k: int = 15,
+    seed: int = 0,
 ) -> Path:
     """Add ``obsm['X_scssl_<family>']`` from ``checkpoint`` and write ``output``.
 
-    Reads only the checkpoint's genes; ``output`` is ``input`` plus the embedding.
+    Reads only the checkpoint's genes; ``output`` is ``input`` plus the embedding (with
+    ``smooth_k`` > 1 neighbour-smoothed, the per-cell one in ``obsm[key + '_cell']``).
     """
     from .tl.embed import embed as _embed
 
     genes = io.h5ad_parts.checkpoint_genes(checkpoint)
     adata = io.read_h5ad_parts(input, genes=genes)
-    _embed(adata, checkpoint, min_overlap=min_overlap, device=device)
+    _embed(adata, checkpoint, min_overlap=min_overlap, device=device, smooth_k=smooth_k, seed=seed)
     return io.update_h5ad(input, output, adata)

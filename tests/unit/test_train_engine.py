@@ -18,6 +18,7 @@ from scssl.data.prepare import build_cell_data
 from scssl.io import read_sample
 from scssl.tl.embed import embed, embed_module
 from scssl.tl.pretrain import pretrain, train_config_for
+from scssl.tl.smooth import smooth_embedding
 from scssl.train import Trainer, TrainingError, load_checkpoint, save_checkpoint
 
 FAST = {"max_epochs": 6, "batch_size": 64}  # explicit max_epochs: no min_steps
@@ -83,9 +84,15 @@ def test_checkpoint_round_trip_same_embedding(adata, tmp_path):
     loaded, _ckpt = load_checkpoint(tmp_path / "ck")
     np.testing.assert_array_equal(embed_module(loaded, data), before)
     a = adata.copy()
-    key = embed(a, tmp_path / "ck")
+    key = embed(a, tmp_path / "ck", smooth_k=0)
     np.testing.assert_array_equal(a.obsm[key], before)
     assert a.uns["scssl_embed"][key]["gene_overlap"] == 1.0
+    assert f"{key}_cell" not in a.obsm and a.uns["scssl_embed"][key]["smooth_k"] == 0
+    b = adata.copy()
+    embed(b, tmp_path / "ck")  # default: neighbour-smoothed, the per-cell output kept
+    np.testing.assert_array_equal(b.obsm[f"{key}_cell"], before)
+    np.testing.assert_allclose(b.obsm[key], smooth_embedding(before, 15), rtol=1e-6)
+    assert b.uns["scssl_embed"][key]["smooth_k"] == 15
 
 
 def test_same_seed_same_weights_and_resume_matches(adata, tmp_path):

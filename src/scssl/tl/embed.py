@@ -8,10 +8,15 @@ import anndata as ad
 import numpy as np
 import torch
 
+from .._errors import InputError
 from .._log import logger, step
 from ..data.prepare import build_cell_data
 from ..models.base import SSLModule
 from ..train.checkpoint import load_checkpoint
+from .smooth import smooth_embedding
+
+SMOOTH_K = 15
+"""Neighbours averaged into each cell's stored embedding by default (scanpy's graph size)."""
 
 
 def embed_module(module: SSLModule, data, *, batch_size: int = 1024) -> np.ndarray:
@@ -33,17 +38,25 @@ def embed(
     device: str = "cpu",
     batch_size: int = 1024,
     key_added: str | None = None,
+    smooth_k: int = SMOOTH_K,
+    seed: int = 0,
 ) -> str:
     """Align ``adata``'s genes to the checkpoint's, embed, and store the embedding.
 
     Genes missing from ``adata`` are zero-filled; below ``min_overlap`` (fraction of the
-    checkpoint's genes found) an InputError explains the mismatch.
+    checkpoint's genes found) an InputError explains the mismatch. With ``smooth_k`` > 1 the
+    stored embedding is each cell's L2-normalised encoding averaged over its ``smooth_k``
+    nearest neighbours (:func:`scssl.tl.smooth.smooth_embedding`) and the encoder's own
+    per-cell output goes to ``obsm[key + '_cell']``; ``smooth_k`` 0 stores the per-cell
+    output only.
 
     Returns
     -------
     The obsm key written (``X_scssl_<family>`` unless ``key_added``); also writes
-    ``uns['scssl_embed'][key]`` with the checkpoint, gene overlap and family.
+    ``uns['scssl_embed'][key]`` with the checkpoint, gene overlap, family and smoothing.
     """
+    if smooth_k < 0:
+        raise InputError(f"--smooth-k must be >= 0 (0: no smoothing), not {smooth_k}.")
     module, ckpt = load_checkpoint(checkpoint, device=device)
     key = key_added or f"X_scssl_{ckpt.family}"
     with step(f"embed {ckpt.family}") as added:
@@ -54,7 +67,13 @@ def embed(
                 100 * overlap,
                 ckpt.spec.n_genes,
             )
-        adata.obsm[key] = embed_module(module, data, batch_size=batch_size)
+        cell = embed_module(module, data, batch_size=batch_size)
+        if smooth_k > 1:
+            adata.obsm[f"{key}_cell"] = cell
+            adata.obsm[key] = smooth_embedding(cell, smooth_k, seed=seed)
+            added.append(f"obsm['{key}_cell']")
+        else:
+            adata.obsm[key] = cell
         info = dict(adata.uns.get("scssl_embed", {}))
         info[key] = {
             "checkpoint": str(Path(checkpoint).resolve()),
@@ -62,6 +81,7 @@ def embed(
             "gene_overlap": overlap,
             "n_genes_model": ckpt.spec.n_genes,
             "data_hash_train": ckpt.data_hash,
+            "smooth_k": smooth_k if smooth_k > 1 else 0,
         }
         adata.uns["scssl_embed"] = info
         added.append(f"obsm['{key}']")
