@@ -61,7 +61,7 @@ def _dataset_table(rows: dict[str, dict]) -> list[str]:
 
 def _summary(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]:
     body = []
-    alts = ["pca [smoothed]", *(f"{f} [per-cell]" for f in families)]
+    alts = ["pca [smoothed]", *(f"{f} [smoothed]" for f in families)]
     for fam in ["pca", *families, *alts]:
         aris, deltas, wins, n = [], [], [], 0
         for ds, rows in by.items():
@@ -78,9 +78,9 @@ def _summary(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]:
         name = {
             "pca": "PCA",
             "pca [smoothed]": "PCA + neighbour smoothing",
-        }.get(fam, f"`{fam.removesuffix(' [per-cell]')}` (defaults)")
-        if fam.endswith(" [per-cell]"):
-            name += ", per-cell embedding"
+        }.get(fam, f"`{fam.removesuffix(' [smoothed]')}` (defaults)")
+        if fam.endswith(" [smoothed]") and not fam.startswith("pca"):
+            name += " + neighbour smoothing"
         delta = "–" if fam == "pca" else f"{np.mean(deltas):+.3f}"
         won = "–" if fam == "pca" else f"{len(wins)}/{n}" + (f": {', '.join(wins)}" if wins else "")
         body.append([name, str(n), f"{np.mean(aris):.3f}", delta, won])
@@ -145,11 +145,10 @@ def render(results: list[dict], meta: dict) -> str:
         "15-NN graph of the embedding with exact sklearn neighbours, igraph flavour, "
         "2 iterations, resolution 1.0; `Leiden k` = clusters found) are scored with ARI and "
         "NMI on the labelled cells. PCA is `obsm['X_pca']` of the same preprocessing "
-        "(50 PCs of the same HVGs). Bold rows are family defaults. A family's row scores "
-        "the embedding `scssl embed` stores by default: each cell's L2-normalised encoding "
-        "averaged over its 15 nearest neighbours (`--smooth-k 15`); the row below it scores "
-        "the encoder's per-cell output (`--smooth-k 0`), and the row under PCA scores PCA "
-        "with the same smoothing. The summary compares each with plain PCA.",
+        "(50 PCs of the same HVGs). Bold rows are family defaults. Under each row, "
+        "'+ neighbour smoothing' scores the same embedding with each cell's L2-normalised "
+        "vector averaged over its 15 nearest neighbours (`scssl embed --smooth-k 15`, not "
+        "the default; PCA alike). The summary compares each with plain PCA.",
         "",
         meta["machine"],
         "",

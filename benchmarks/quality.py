@@ -91,27 +91,27 @@ def _key(run: RunConfig, tcfg: dict) -> dict:
         "use_protein": run.use_protein,
         "train_config": tcfg,
         "smooth_k": SMOOTH_K,
+        "smooth_variant_k": VARIANT_K,
     }
 
 
-ALT = {True: " [per-cell]", False: " [smoothed]"}  # family rows / the PCA row
+VARIANT_K = 15  # the neighbour-smoothed variant scored beside every embedding
+ALT = " [smoothed]"
 
 
 def _rows(rec: dict, order: int, label: str) -> list[dict]:
-    """The result's table rows: the embedding ``scssl embed`` stores by default, and its
-    alternative (a family's per-cell encoder output, or PCA with the same smoothing)."""
+    """The result's table rows: the embedding ``scssl embed`` stores by default, and the
+    same embedding smoothed over ``VARIANT_K`` neighbours (``--smooth-k``; PCA alike)."""
     rows = [{**rec, "order": order, "label": label}]
     if "metrics_alt" in rec:
-        fam = rec["family"] != PCA
-        alt = (
-            f"{label}: per-cell embedding (`--smooth-k 0`)"
-            if fam
-            else f"PCA + the same neighbour smoothing (k = {rec['smooth_k']})"
-        )
+        k = rec["smooth_variant_k"]
+        alt = f"{label} + neighbour smoothing (`--smooth-k {k}`)"
+        if rec["family"] == PCA:
+            alt = f"PCA + the same neighbour smoothing (k = {k})"
         rows.append(
             {
                 **rec,
-                "config": rec["config"] + ALT[fam],
+                "config": rec["config"] + ALT,
                 "metrics": rec["metrics_alt"],
                 "default": False,
                 "order": order + 0.5,
@@ -132,18 +132,19 @@ def _load_saved(path: Path, key: dict, *, earlier: bool = False) -> dict | None:
         from scssl.train.config import TrainConfig
 
         rec = {**rec, "train_config": {**asdict(TrainConfig()), **rec["train_config"]}}
-    rec.setdefault("smooth_k", 0)  # runs before neighbour smoothing stored the per-cell output
+    rec.setdefault("smooth_k", 0)  # runs before the smoothing option: per-cell output
+    rec.setdefault("smooth_variant_k", None)  # ... and no smoothed variant
     if rec.get("status") != "ok":
         return None
     if all(rec.get(k) == v for k, v in key.items()):
         return rec
-    other = ("train_config", "smooth_k")
+    other = ("train_config", "smooth_variant_k")
     if not earlier or any(rec.get(k) != v for k, v in key.items() if k not in other):
         return None
     now_tc = key.get("train_config") or {}
     diff = {k: v for k, v in rec["train_config"].items() if now_tc.get(k) != v}
-    if rec["smooth_k"] != key["smooth_k"]:
-        diff["smooth_k"] = rec["smooth_k"]
+    if rec["smooth_variant_k"] != key["smooth_variant_k"]:
+        diff["smoothed variant"] = "not scored"
     return {**rec, "earlier": diff}
 
 
@@ -151,7 +152,6 @@ def _run_one(adata, run: RunConfig, tcfg: dict) -> dict:
     obs = adata.obs
     if run.family == PCA:
         emb, secs, n_ep = adata.obsm["X_pca"], 0.0, 0
-        alt = smooth_embedding(emb, SMOOTH_K)
     else:
         from scssl.tl.embed import embed_module
         from scssl.tl.pretrain import pretrain
@@ -167,8 +167,10 @@ def _run_one(adata, run: RunConfig, tcfg: dict) -> dict:
             progress=False,
         )
         secs, n_ep = time.perf_counter() - t0, len(history)
-        alt = embed_module(module, trainer.data)  # per-cell
-        emb = smooth_embedding(alt, SMOOTH_K)  # what `scssl embed` stores by default
+        emb = embed_module(module, trainer.data)
+    if SMOOTH_K > 1:  # what `scssl embed` stores by default
+        emb = smooth_embedding(emb, SMOOTH_K)
+    alt = smooth_embedding(emb, VARIANT_K)
     labels, scored = obs["label"].to_numpy(), obs["scored"].to_numpy()
     return {
         "metrics": score(emb, labels, scored),

@@ -147,10 +147,11 @@ def pretrain(
 @click.option(
     "--smooth-k",
     type=click.IntRange(min=0),
-    default=15,
+    default=0,
     show_default=True,
     help="Store each cell's L2-normalised embedding averaged over its K nearest neighbours "
-    "(the per-cell one goes to obsm['X_scssl_<family>_cell']); 0: per-cell only.",
+    "(the per-cell one goes to obsm['X_scssl_<family>_cell']): tighter types for KMeans, "
+    "but Leiden then splits them; 0: the per-cell embedding only.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Approximate kNN seed.")
 @device_option

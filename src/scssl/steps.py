@@ -153,7 +153,7 @@ def embed(
     *,
     min_overlap: float = 0.5,
     device: str = "cpu",
-    smooth_k: int = 15,
+    smooth_k: int = 0,
     seed: int = 0,
 ) -> Path:
     """Add ``obsm['X_scssl_<family>']`` from ``checkpoint`` and write ``output``.

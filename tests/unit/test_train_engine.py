@@ -84,12 +84,12 @@ def test_checkpoint_round_trip_same_embedding(adata, tmp_path):
     loaded, _ckpt = load_checkpoint(tmp_path / "ck")
     np.testing.assert_array_equal(embed_module(loaded, data), before)
     a = adata.copy()
-    key = embed(a, tmp_path / "ck", smooth_k=0)
+    key = embed(a, tmp_path / "ck")  # default: the per-cell output
     np.testing.assert_array_equal(a.obsm[key], before)
     assert a.uns["scssl_embed"][key]["gene_overlap"] == 1.0
     assert f"{key}_cell" not in a.obsm and a.uns["scssl_embed"][key]["smooth_k"] == 0
     b = adata.copy()
-    embed(b, tmp_path / "ck")  # default: neighbour-smoothed, the per-cell output kept
+    embed(b, tmp_path / "ck", smooth_k=15)  # neighbour-smoothed, the per-cell output kept
     np.testing.assert_array_equal(b.obsm[f"{key}_cell"], before)
     np.testing.assert_allclose(b.obsm[key], smooth_embedding(before, 15), rtol=1e-6)
     assert b.uns["scssl_embed"][key]["smooth_k"] == 15

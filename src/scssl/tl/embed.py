@@ -15,8 +15,9 @@ from ..models.base import SSLModule
 from ..train.checkpoint import load_checkpoint
 from .smooth import smooth_embedding
 
-SMOOTH_K = 15
-"""Neighbours averaged into each cell's stored embedding by default (scanpy's graph size)."""
+SMOOTH_K = 0
+"""Neighbours averaged into each cell's stored embedding by default: none. Smoothing over 15
+neighbours raises KMeans ARI but fragments Leiden clusters (docs/benchmarks.md)."""
 
 
 def embed_module(module: SSLModule, data, *, batch_size: int = 1024) -> np.ndarray:
@@ -46,9 +47,10 @@ def embed(
     Genes missing from ``adata`` are zero-filled; below ``min_overlap`` (fraction of the
     checkpoint's genes found) an InputError explains the mismatch. With ``smooth_k`` > 1 the
     stored embedding is each cell's L2-normalised encoding averaged over its ``smooth_k``
-    nearest neighbours (:func:`scssl.tl.smooth.smooth_embedding`) and the encoder's own
-    per-cell output goes to ``obsm[key + '_cell']``; ``smooth_k`` 0 stores the per-cell
-    output only.
+    nearest neighbours (:func:`scssl.tl.smooth.smooth_embedding`; tighter types for
+    centroid clustering such as KMeans, but graph clustering such as Leiden then splits them)
+    and the encoder's own per-cell output goes to ``obsm[key + '_cell']``; 0 (default)
+    stores the per-cell output only.
 
     Returns
     -------
