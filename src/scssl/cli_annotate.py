@@ -61,6 +61,13 @@ _F = ClassifierConfig()
     help="Marker genes per cluster of the first clustering (0: none).",
 )
 @click.option("--marker-method", type=click.Choice(MARKER_METHODS), default=_C.marker_method)
+@click.option(
+    "--marker-max-cells",
+    type=click.IntRange(min=0),
+    default=_C.marker_max_cells,
+    show_default=True,
+    help="Test at most this many seeded cells per cluster for marker genes (0: all).",
+)
 @click.option("--batch-key", default=_C.batch_key, help="obs column for batch-mixing metrics.")
 @report_files_options
 @seed_option(_C.seed)
@@ -75,6 +82,7 @@ def cluster(
     no_umap: bool,
     n_marker_genes: int,
     marker_method: str,
+    marker_max_cells: int,
     batch_key: str,
     report_dir: Path | None,
     prefix: str | None,
@@ -93,6 +101,7 @@ def cluster(
         umap=not no_umap,
         n_marker_genes=n_marker_genes,
         marker_method=marker_method,
+        marker_max_cells=marker_max_cells,
         batch_key=batch_key or None,
         seed=seed,
     )

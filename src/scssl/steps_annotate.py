@@ -32,6 +32,7 @@ class ClusterParams:
     umap: bool = True
     n_marker_genes: int = 25
     marker_method: str = "wilcoxon"
+    marker_max_cells: int = 1000
     batch_key: str | None = "batch"
     seed: int = 0
 
@@ -100,7 +101,12 @@ def cluster(
     if p.n_marker_genes > 0:
         start = time.perf_counter()
         markers = rank_markers(
-            adata, groupby=rec["key"], n_genes=p.n_marker_genes, method=p.marker_method
+            adata,
+            groupby=rec["key"],
+            n_genes=p.n_marker_genes,
+            method=p.marker_method,
+            max_cells_per_group=p.marker_max_cells,
+            seed=p.seed,
         )
         rec["seconds"]["markers"] = round(time.perf_counter() - start, 3)
     metrics = _evaluate(

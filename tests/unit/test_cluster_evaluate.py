@@ -145,3 +145,21 @@ def test_clustering_keeps_torch_threads(sim_dir):
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "1", res.stdout + res.stderr[-2000:]
+
+
+def test_capped_marker_cells_keep_the_markers(clustered):
+    a = clustered.copy()
+    sizes = a.obs["cell_type"].value_counts()
+    cap = int(sizes.min()) // 2  # every type is subsampled
+    full = top_markers(rank_markers(a.copy(), groupby="cell_type", max_cells_per_group=0), 5)
+    b = a.copy()
+    capped = top_markers(rank_markers(b, groupby="cell_type", max_cells_per_group=cap), 5)
+    params = b.uns["rank_genes_groups"]["params"]
+    assert params["n_cells_tested"] == cap * len(sizes) < a.n_obs
+    shared = [len(set(full[g]) & set(capped[g])) / 5 for g in full]
+    assert np.mean(shared) >= 0.6, shared
+    again = top_markers(rank_markers(a.copy(), groupby="cell_type", max_cells_per_group=cap), 5)
+    assert again == capped  # seeded
+    small = a.copy()  # a cap above every group's size changes nothing
+    big = top_markers(rank_markers(small, groupby="cell_type", max_cells_per_group=10**6), 5)
+    assert big == full and small.uns["rank_genes_groups"]["params"]["n_cells_tested"] == a.n_obs
