@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import logging
 import os
 import sys
@@ -144,8 +145,48 @@ def _ratio(a: float, b: float | None) -> str:
     return f"{a / b:.1f}×" if b else "–"
 
 
-def render(res: dict) -> str:
-    fams, sc_ = res["families"], res.get("scvi")
+def load_results(path: Path) -> dict[int, dict]:
+    """Saved results by number of cells (a file from before sizes were kept: one result)."""
+    if not path.is_file():
+        return {}
+    saved = json.loads(path.read_text())
+    if "n_cells" in saved:
+        return {int(saved["n_cells"]): saved}
+    return {int(k): v for k, v in saved.items()}
+
+
+def render(results: dict[int, dict]) -> str:
+    """The section: the method once, then one table per measured number of cells."""
+    sizes = sorted(results)
+    res = results[sizes[0]]
+    lines = [
+        SECTION,
+        "",
+        f"Measured with `benchmarks/throughput.py`: training cells per second on "
+        f"the CPU, synthetic cells × {res['n_hvg']:,} HVGs (negative "
+        f"binomial counts from {res['n_genes']:,} genes, 8 cell types, log-normal library "
+        "sizes ~2,500 counts; preprocessed by `scssl.pp.preprocess`), "
+        "alternating rounds (each "
+        "model once per round, so load from other processes hits all of them alike). scssl "
+        "families (`scssl.tl.pretrain`, family train defaults): per round the median of the "
+        "trainer's per-epoch `cells_per_s` over epochs 2..N (train split; "
+        "validation not timed). SCVI: `SCVI.setup_anndata(adata, layer='counts')`, "
+        "`SCVI(adata)`, `.train(max_epochs=3, accelerator='cpu', devices=1, batch_size=128, "
+        "early_stopping=False)` on the same HVG counts; per round 3 × n_cells / wall time of "
+        "`.train` (the target's definition). `cells/s (median)` is the median over rounds, "
+        "`best round` the fastest; `÷ SCVI (per epoch)` compares median per-epoch rates "
+        "instead (SCVI's from a Lightning callback, on its 90% train split: like for like).",
+        "",
+    ]
+    for n in sizes:
+        lines += [f"### {n:,} cells", "", *_size_lines(results[n]), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _size_lines(res: dict) -> list[str]:
+    order = {f: i for i, f in enumerate(FAMILIES)}
+    fams = dict(sorted(res["families"].items(), key=lambda kv: order.get(kv[0], len(order))))
+    sc_ = res.get("scvi")
     ref = sc_ or {}
     rows = []
     for name, r in [
@@ -179,22 +220,9 @@ def render(res: dict) -> str:
     ]
     loads = [x for r in [*fams.values(), *([sc_] if sc_ else [])] for x in r["loads"]]
     lines = [
-        SECTION,
-        "",
-        f"Measured {res['date']} with `benchmarks/throughput.py`: training cells per second on "
-        f"the CPU, {res['n_cells']:,} synthetic cells × {res['n_hvg']:,} HVGs (negative "
-        f"binomial counts from {res['n_genes']:,} genes, 8 cell types, log-normal library "
-        "sizes ~2,500 counts; preprocessed by `scssl.pp.preprocess`), "
-        f"`torch.set_num_threads({res['threads']})`, {res['repeats']} alternating rounds (each "
-        "model once per round, so load from other processes hits all of them alike). scssl "
-        "families (`scssl.tl.pretrain`, family train defaults): per round the median of the "
-        f"trainer's per-epoch `cells_per_s` over epochs 2..{res['epochs']} (train split; "
-        "validation not timed). SCVI: `SCVI.setup_anndata(adata, layer='counts')`, "
-        "`SCVI(adata)`, `.train(max_epochs=3, accelerator='cpu', devices=1, batch_size=128, "
-        "early_stopping=False)` on the same HVG counts; per round 3 × n_cells / wall time of "
-        "`.train` (the target's definition). `cells/s (median)` is the median over rounds, "
-        "`best round` the fastest; `÷ SCVI (per epoch)` compares median per-epoch rates "
-        "instead (SCVI's from a Lightning callback, on its 90% train split: like for like).",
+        f"Measured {res['date']}: {res['n_cells']:,} cells, "
+        f"`torch.set_num_threads({res['threads']})`, {res['repeats']} round(s), epochs "
+        f"2..{res['epochs']} timed.",
         "",
         machine(PACKAGES, res["threads"]),
         "",
@@ -222,7 +250,7 @@ def render(res: dict) -> str:
         "",
         *reproduce(res["command"]),
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,7 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-scvi", action="store_true")
     p.add_argument("--out-json", type=Path, default=REPO / "benchmarks/_scratch/throughput.json")
     p.add_argument("--out-md", default=str(REPO / "docs/benchmarks.md"), help="'none': skip")
+    p.add_argument("--render-only", action="store_true", help="the section from saved results")
     args = p.parse_args(argv)
+    saved = load_results(args.out_json)
+    if args.render_only:
+        return _write_md(args.out_md, saved)
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -291,10 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     res["families"] = {f: summarise(rounds[f]) for f in fams}
     if hvg is not None:
         res["scvi"] = summarise(rounds["scvi"])
-    write_json(args.out_json, res)
-    if args.out_md.lower() != "none":
-        replace_section(Path(args.out_md), SECTION, render(res))
-        print(f"section '{SECTION}' -> {args.out_md}")
+    saved[args.n_cells] = res
+    write_json(args.out_json, {str(n): r for n, r in sorted(saved.items())})
+    return _write_md(args.out_md, saved)
+
+
+def _write_md(out_md: str, results: dict[int, dict]) -> int:
+    if out_md.lower() != "none" and results:
+        replace_section(Path(out_md), SECTION, render(results))
+        print(f"section '{SECTION}' -> {out_md}")
     return 0
 
 
