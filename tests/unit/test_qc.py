@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scssl import pp
+from scssl import io, pp
 from scssl._errors import InputError, QCError
 from scssl.io import read_sample
 from scssl.pp.qc_filter import QCThresholds, mad_bounds
@@ -163,3 +163,26 @@ def test_large_samples_scored_in_chunks_still_rank_doublets(sample):
     again = sub.copy()
     pp.detect_doublets(again, seed=0, max_cells=sub.n_obs // 3 + 1)
     np.testing.assert_array_equal(again.obs["qc_doublet_score"].to_numpy(), scores)
+
+
+def test_qc_summary_with_a_chunk_without_threshold_is_writable(sample, tmp_path, monkeypatch):
+    """A chunk where Scrublet finds no threshold leaves a gap in the per-chunk thresholds;
+    the QC'd file must still be written (h5ad cannot store None: the gap becomes NaN)."""
+    from scssl.pp import doublets
+
+    a, _ = sample
+    real, calls = doublets._scrublet, {"n": 0}
+
+    def flaky(counts, **kw):  # the second chunk finds no threshold
+        scores, called, thr = real(counts, **kw)
+        calls["n"] += 1
+        return (scores, [None] * len(called), None) if calls["n"] == 2 else (scores, called, thr)
+
+    monkeypatch.setattr(doublets, "_scrublet", flaky)
+    monkeypatch.setattr(doublets, "MAX_CELLS_PER_RUN", a.n_obs // 3 + 1)
+    res = pp.run_qc(a.copy(), pp.QCParams(seed=0))
+    thr = res.adata.uns["scssl_qc"]["doublets"]["thresholds"]
+    assert len(thr) == 3 and np.isnan(thr[1]) and np.isfinite([thr[0], thr[2]]).all()
+    io.write_h5ad(res.adata, tmp_path / "qc.h5ad")
+    back = io.read_h5ad(tmp_path / "qc.h5ad").uns["scssl_qc"]["doublets"]["thresholds"]
+    assert np.isnan(back[1]) and back[0] == thr[0]

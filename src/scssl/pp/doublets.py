@@ -58,7 +58,7 @@ def detect_doublets(
     n_pcs: int = 30,
     threshold: float | None = None,
     seed: int = 0,
-    max_cells: int = MAX_CELLS_PER_RUN,
+    max_cells: int | None = None,
 ) -> dict:
     """Score doublets with Scrublet on raw counts and call them.
 
@@ -76,6 +76,7 @@ def detect_doublets(
         rate = expected_rate if expected_rate is not None else expected_doublet_rate(adata.n_obs)
         counts = adata.layers[layer] if layer else adata.X
         n = adata.n_obs
+        max_cells = max_cells or MAX_CELLS_PER_RUN
         n_chunks = max(1, -(-n // max_cells))
         order = np.random.default_rng(seed).permutation(n) if n_chunks > 1 else np.arange(n)
         scores = np.empty(n, dtype=float)
@@ -94,9 +95,15 @@ def detect_doublets(
             scores[rows] = sc_
             called[rows] = [bool(c) if c is not None else False for c in calls]
             thresholds.append(None if any(c is None for c in calls) else thr)
+            if thresholds[-1] is None:
+                where = f" in chunk {i + 1} of {n_chunks}" if n_chunks > 1 else ""
+                logger.warning(
+                    "Scrublet found no doublet-score threshold%s; no doublets called among "
+                    "those %d cells.",
+                    where,
+                    len(rows),
+                )
         auto_ok = all(t is not None for t in thresholds)
-        if not auto_ok:
-            logger.warning("Scrublet found no doublet-score threshold; no doublets called.")
         adata.obs["qc_doublet_score"] = scores
         adata.obs["qc_doublet"] = called
         added += ["obs['qc_doublet_score']", "obs['qc_doublet']"]

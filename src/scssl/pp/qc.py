@@ -165,11 +165,14 @@ def run_qc(adata: ad.AnnData, params: QCParams, *, sample: str | None = None) ->
 
 
 def _plain(d: dict) -> dict:
-    """Drop ``None`` values (h5ad cannot store them) and flatten nested dataclass dicts."""
+    """Drop ``None`` values (h5ad cannot store them; in lists they become NaN) and flatten
+    nested dataclass dicts."""
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):
             out[k] = _plain(v)
+        elif isinstance(v, list | tuple) and any(x is None for x in v):
+            out[k] = [float("nan") if x is None else x for x in v]
         elif v is not None:
             out[k] = v
     return out
