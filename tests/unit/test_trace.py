@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from scssl._trace import Trace
@@ -28,3 +31,14 @@ def test_trace_rows_peak_rss_and_threads(tmp_path):
     if first["peak_rss_scope"] == "step":  # Linux: the high-water mark is reset per step
         assert first["peak_rss_mib"] >= first["rss_end_mib"] + 50
         assert second["peak_rss_mib"] < first["peak_rss_mib"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc_trim, /proc")
+def test_release_memory_returns_freed_heap_to_the_os():
+    from scssl._trace import release_memory, status_kib
+
+    blocks = [bytearray(1000) for _ in range(200_000)]  # ~200 MB of malloc'd small blocks
+    high = status_kib("VmRSS")
+    del blocks
+    release_memory()
+    assert high - status_kib("VmRSS") > 100 * 1024  # KiB: most of it is given back
