@@ -73,3 +73,19 @@ def sim_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sim")
     simulate(out, n_samples=3, n_cells=400, n_genes=2000, n_proteins=12, seed=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def pre_file(sim_dir, tmp_path_factory) -> Path:
+    """Two simulated samples QC'd, merged and preprocessed (300 HVGs), written as the
+    pipeline writes it (gzip-compressed .h5ad). Read-only for the tests that share it."""
+    from scssl import io, pp
+
+    parts = []
+    for name in ("sim_1", "sim_2"):
+        a = io.read_sample(sim_dir / name / "outs", sample=name, metadata={"batch": name})
+        parts.append(pp.run_qc(a, pp.QCParams(doublet_method="none")).adata)
+    adata = pp.preprocess(pp.merge_samples(parts), pp.PreprocessParams(n_top_genes=300, n_pcs=10))
+    path = tmp_path_factory.mktemp("pre") / "pre.h5ad"
+    io.write_h5ad(adata, path)
+    return path

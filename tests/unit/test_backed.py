@@ -9,25 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from scssl import io, pp
+from scssl import io
 from scssl._errors import InputError
 from scssl.data.backed import BackedCellData, read_shell
 from scssl.data.prepare import build_cell_data, data_hash, spec_from_anndata
 from scssl.steps import pretrain as pretrain_step
 from scssl.tl.pretrain import pretrain, train_config_for
 from scssl.train import load_checkpoint
-
-
-@pytest.fixture(scope="module")
-def pre_file(sim_dir, tmp_path_factory):
-    parts = []
-    for name in ("sim_1", "sim_2"):
-        a = io.read_sample(sim_dir / name / "outs", sample=name, metadata={"batch": name})
-        parts.append(pp.run_qc(a, pp.QCParams(doublet_method="none")).adata)
-    adata = pp.preprocess(pp.merge_samples(parts), pp.PreprocessParams(n_top_genes=300, n_pcs=10))
-    path = tmp_path_factory.mktemp("backed") / "pre.h5ad"
-    io.write_h5ad(adata, path)  # gzip-compressed, as the pipeline writes it
-    return path
 
 
 def test_backed_batches_and_hash_equal_the_in_memory_data(pre_file):

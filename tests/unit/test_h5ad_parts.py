@@ -7,23 +7,11 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from scssl import io, pp
+from scssl import io
 from scssl._errors import InputError
 from scssl.data.prepare import build_cell_data, spec_from_anndata
 from scssl.io import h5ad_parts
 from scssl.io.h5ad_parts import LIBRARY_COL
-
-
-@pytest.fixture(scope="module")
-def pre_file(sim_dir, tmp_path_factory):
-    parts = []
-    for name in ("sim_1", "sim_2"):
-        a = io.read_sample(sim_dir / name / "outs", sample=name, metadata={"batch": name})
-        parts.append(pp.run_qc(a, pp.QCParams(doublet_method="none")).adata)
-    adata = pp.preprocess(pp.merge_samples(parts), pp.PreprocessParams(n_top_genes=300, n_pcs=10))
-    path = tmp_path_factory.mktemp("parts") / "pre.h5ad"
-    io.write_h5ad(adata, path)
-    return path
 
 
 def test_gene_subset_read_equals_the_full_matrices_in_row_blocks(pre_file, monkeypatch):
