@@ -153,7 +153,7 @@ def pretrain(
     "(the per-cell one goes to obsm['X_scssl_<family>_cell']): tighter types for KMeans, "
     "but Leiden then splits them; 0: the per-cell embedding only.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Approximate kNN seed.")
+@seed_option(0, "Seed of the approximate neighbour search (--smooth-k above 50,000 cells).")
 @device_option
 @threads_option
 def embed(
