@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 
@@ -14,7 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from scssl import pp
 from scssl._errors import InputError
-from scssl.data.prepare import build_cell_data
+from scssl.data.prepare import build_cell_data, data_hash
 from scssl.io import read_sample
 from scssl.tl.embed import embed, embed_module
 from scssl.tl.pretrain import pretrain, train_config_for
@@ -170,6 +171,25 @@ def test_gene_mismatch_aligned_or_refused(adata, tmp_path):
     ref = adata.copy()
     embed(ref, ck)
     np.testing.assert_allclose(shuffled.obsm[key], ref.obsm[key], atol=1e-5)
+
+
+def test_model_gene_data_is_used_without_a_copy_and_hashes_alike(adata):
+    module, _, dhash, _ = pretrain(adata, train_config=_tcfg(max_epochs=1), progress=False)
+    cut = adata[:, list(module.spec.genes)].copy()  # already the model genes, in order
+    data, overlap = build_cell_data(cut, module.spec)
+    assert overlap == 1.0
+    assert np.shares_memory(data.X.data, cut.X.data)  # 1M cells: no second 5 GB matrix
+    assert np.shares_memory(data.counts.data, cut.layers["counts"].data)
+    full, _ = build_cell_data(adata, module.spec)  # a column subset: a copy, same values
+    assert not np.shares_memory(full.X.data, adata.X.data)
+    np.testing.assert_array_equal(data.X.toarray(), full.X.toarray())
+    np.testing.assert_array_equal(data.counts.toarray(), full.counts.toarray())
+    assert data_hash(data, module.spec) == data_hash(full, module.spec) == dhash
+    reference = hashlib.sha256()  # the documented definition: CSR arrays' bytes + genes
+    for arr in (full.X.data, full.X.indices, full.X.indptr):
+        reference.update(arr.tobytes())
+    reference.update("\n".join(module.spec.genes).encode())
+    assert dhash == reference.hexdigest()
 
 
 def test_standardized_input_survives_checkpoint(adata, tmp_path):

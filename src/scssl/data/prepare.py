@@ -67,10 +67,13 @@ def align_genes(adata: ad.AnnData, spec: DataSpec) -> tuple[np.ndarray, float]:
 
 
 def _columns(M, pos: np.ndarray) -> sparse.csr_matrix:
-    """``M[:, pos]`` with zero columns where ``pos`` is -1."""
+    """``M[:, pos]`` with zero columns where ``pos`` is -1 (``M`` itself, not a copy, when
+    ``pos`` selects every column in order: data already cut to the model genes)."""
     M = sparse.csr_matrix(M)
     ok = pos >= 0
     if ok.all():
+        if len(pos) == M.shape[1] and np.array_equal(pos, np.arange(M.shape[1])):
+            return M
         return M[:, pos]
     proj = sparse.csr_matrix(
         (np.ones(ok.sum(), np.float32), (pos[ok], np.flatnonzero(ok))), shape=(M.shape[1], len(pos))
@@ -144,6 +147,6 @@ def data_hash(data: CellData, spec: DataSpec) -> str:
         return data.content_hash(spec)
     h = hashlib.sha256()
     for arr in (data.X.data, data.X.indices, data.X.indptr):
-        h.update(np.ascontiguousarray(arr).tobytes())
+        h.update(memoryview(np.ascontiguousarray(arr)))  # the buffer itself: no bytes copy
     h.update("\n".join(spec.genes).encode())
     return h.hexdigest()
