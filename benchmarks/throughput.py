@@ -34,6 +34,7 @@ import inspect
 import json
 import logging
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -49,8 +50,8 @@ from scssl.models import FAMILIES
 SECTION = "## Training throughput"
 PREP = {  # how the counts became training input (the PCA of `preprocess` is read by no model)
     "preprocess": "`scssl.pp.preprocess` (HVGs, log-normalization, PCA)",
-    "hvg+normalize": "`scssl.pp.highly_variable_genes` + `normalize_log1p` (no PCA: at 1M "
-    "cells its covariance step needs more memory than this machine has)",
+    "hvg+normalize": "`scssl.pp.highly_variable_genes` + `normalize_log1p` (no PCA: a first "
+    "1M-cell attempt through the whole `preprocess` passed 22 GB and was stopped)",
 }
 TARGET = 4.0  # mae must train at least this many times faster than SCVI
 PACKAGES = ("scssl", "torch", "scvi-tools", "lightning", "anndata", "numpy")
@@ -236,7 +237,12 @@ def _size_lines(res: dict) -> list[str]:
         f"Measured {res['date']}: {res['n_cells']:,} cells × {res['n_genes']:,} genes "
         f"before HVG selection, {PREP[res.get('prep', 'preprocess')]}, "
         f"`torch.set_num_threads({res['threads']})`, {res['repeats']} round(s), epochs "
-        f"2..{res['epochs']} timed.",
+        f"2..{res['epochs']} timed"
+        + (
+            f"; peak RSS of the whole run {res['peak_rss_gb']:.1f} GB."
+            if "peak_rss_gb" in res
+            else "."
+        ),
         "",
         machine(PACKAGES, res["threads"]),
         "",
@@ -340,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     res["families"] = {f: summarise(rounds[f]) for f in fams}
     if hvg is not None:
         res["scvi"] = summarise(rounds["scvi"])
+    res["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     saved[args.n_cells] = res
     write_json(args.out_json, {str(n): r for n, r in sorted(saved.items())})
     return _write_md(args.out_md, saved)
