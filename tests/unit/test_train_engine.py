@@ -243,3 +243,28 @@ def test_min_steps_adds_epochs_on_small_data_and_explicit_max_epochs_caps(adata)
     # an explicit max_epochs is a hard cap: the family's min_steps is dropped
     assert train_config_for("mae", {"max_epochs": 3}).min_steps == 0
     assert train_config_for("mae", {"max_epochs": 3, "min_steps": 50}).min_steps == 50
+
+
+def test_history_records_the_share_of_step_time_spent_getting_data(adata):
+    import time
+
+    from scssl.data.dataset import CellData
+    from scssl.data.prepare import spec_from_anndata
+    from scssl.models import get_family
+
+    class SlowData(CellData):  # a loader that starves the model: 20 ms per minibatch
+        def batch(self, idx, keys=None):
+            time.sleep(0.02)
+            return super().batch(idx, keys)
+
+    spec = spec_from_anndata(adata, batch_key="batch", use_protein=False)
+    data, _ = build_cell_data(adata, spec)
+    slow = SlowData(data.X, data.counts, data.library.numpy(), data.batch_codes.numpy())
+    cfg_cls, module_cls = get_family("mae")
+    fracs = {}
+    for name, d in (("fast", data), ("slow", slow)):
+        tr = Trainer(module_cls(cfg_cls(), spec), d, _tcfg(max_epochs=2), progress=False)
+        hist = tr.fit()
+        fracs[name] = [h["data_fraction"] for h in hist]
+    assert all(0 < f < 1 for f in fracs["fast"] + fracs["slow"])
+    assert min(fracs["slow"]) > 0.5 > max(fracs["fast"])

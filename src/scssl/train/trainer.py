@@ -148,10 +148,13 @@ class Trainer:
             t0 = time.perf_counter()
             sums: dict[str, float] = {}
             n_seen = 0
+            data_secs = 0.0  # host time getting minibatches: the accelerator idles meanwhile
             order = self.data.shuffled(self.train_idx, rng)
             for step, idx in enumerate(_batches(order, self.global_batch, None)):
                 idx = self._rank_part(idx)
+                t_data = time.perf_counter()
                 batch = self.data.batch(idx, self.module.input_keys())
+                data_secs += time.perf_counter() - t_data
                 progress = (e * self.steps_per_epoch + step) / self.total_steps
                 with self._autocast():
                     out = self._loss(batch, progress)
@@ -189,6 +192,7 @@ class Trainer:
             row["lr"] = self.sched.get_last_lr()[0]
             row["seconds"] = secs
             row["cells_per_s"] = n_seen / secs if secs > 0 else float("nan")
+            row["data_fraction"] = data_secs / secs if secs > 0 else float("nan")
             self.history.append(row)
             score = val if val is not None else row["train_loss"]
             if score < self.best - cfg.min_delta:

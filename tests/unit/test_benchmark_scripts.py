@@ -1,0 +1,48 @@
+"""The GPU throughput script runs end to end (its CPU functional mode), so a GPU session
+does not find it broken."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from scssl.models import FAMILIES
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def throughput_gpu():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("throughput_gpu")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_gpu_throughput_script_trains_every_family_in_cpu_mode(throughput_gpu, tmp_path):
+    out_json, out_md = tmp_path / "gpu.json", tmp_path / "bench.md"
+    argv = ["--device", "cpu", "--n-cells", "1500", "--batch-sizes", "256", "--epochs", "2"]
+    rc = throughput_gpu.main([*argv, "--out-json", str(out_json), "--out-md", str(out_md)])
+    assert rc == 0
+    res = json.loads(out_json.read_text())
+    assert res["skipped"] == {}
+    assert [r["family"] for r in res["runs"]] == list(FAMILIES)
+    for r in res["runs"]:
+        assert r["cells_per_s"] > 0 and r["epochs"] == 2
+        assert 0 < r["data_fraction"] < 1
+    md = out_md.read_text()
+    assert "| family | batch | cells/s | data wait | peak GiB |" in md
+    assert "not applicable (CPU functional check)" in md
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_gpu_throughput_script_refuses_without_cuda(throughput_gpu, tmp_path, capsys):
+    assert throughput_gpu.main(["--out-json", str(tmp_path / "x.json")]) == 2
+    assert "no CUDA device is available" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
