@@ -97,7 +97,13 @@ def hvg_only(adata: ad.AnnData) -> ad.AnnData:
     return adata[:, mask].copy()
 
 
-def bench_scvi(hvg: ad.AnnData, threads: int, epochs: int = 3, batch_size: int = 128) -> dict:
+def bench_scvi(
+    hvg: ad.AnnData,
+    threads: int,
+    epochs: int = 3,
+    batch_size: int = 128,
+    accelerator: str = "cpu",
+) -> dict:
     import lightning.pytorch as pl
     import scvi
     import torch
@@ -120,7 +126,7 @@ def bench_scvi(hvg: ad.AnnData, threads: int, epochs: int = 3, batch_size: int =
     t0 = time.perf_counter()
     model.train(
         max_epochs=epochs,
-        accelerator="cpu",
+        accelerator=accelerator,
         devices=1,
         batch_size=batch_size,
         early_stopping=False,

@@ -6,8 +6,11 @@ log-normalized there; they stay resident as dense float32 tensors, exactly what
 ``CellData(resident=True)`` holds. Each family's module is trained by the scssl ``Trainer``
 (AdamW, bf16 autocast on CUDA, no validation split, early stopping off) for ``--epochs``
 epochs at each ``--batch-sizes``; cells/s is the median of the trainer's per-epoch
-``cells_per_s`` over epochs 2..N (epoch 1 carries CUDA/cuBLAS warm-up). Target: ``mae``
->= 1,000,000 cells/s.
+``cells_per_s`` over epochs 2..N (epoch 1 carries CUDA/cuBLAS warm-up), and ``data_fraction``
+(share of step time spent getting minibatches). scvi-tools' SCVI then trains on the same
+counts (copied to the host as CSR) on the same device, as ``throughput.py`` runs it (skipped
+with a note when scvi-tools is not installed: ``pip install -e '.[bench]'``). Targets:
+``mae`` >= 1,000,000 cells/s, >= 20x SCVI, data wait < 10%.
 
 Without CUDA it refuses (exit status 2) unless ``--device cpu`` is given, which runs the same
 code path on the CPU as a functional check (e.g. ``--device cpu --n-cells 20000``).
@@ -42,6 +45,7 @@ from scssl.train.trainer import Trainer
 
 SECTION = "## Training throughput on GPU"
 TARGET = 1_000_000  # cells/s for mae
+TIMES_SCVI = 20  # mae must train at least this many times faster than SCVI on the GPU
 
 
 class DeviceCellData(CellData):
@@ -121,6 +125,35 @@ def _small_adata(data: DeviceCellData, spec: DataSpec, n: int = 5000):
     return a
 
 
+def host_counts(data: DeviceCellData, chunk: int = 50_000):
+    """The device counts as a host AnnData (CSR ``X`` = ``layers['counts']``), block by block."""
+    import anndata as ad
+    import pandas as pd
+    from scipy import sparse
+
+    blocks = [
+        sparse.csr_matrix(data._dense[COUNTS][s : s + chunk].cpu().numpy())
+        for s in range(0, data.n_cells, chunk)
+    ]
+    M = sparse.vstack(blocks).tocsr()
+    genes = [f"g{j}" for j in range(data.n_genes)]
+    a = ad.AnnData(
+        X=M,
+        obs=pd.DataFrame(index=[f"c{i}" for i in range(data.n_cells)]),
+        var=pd.DataFrame(index=genes),
+    )
+    a.layers["counts"] = M
+    return a
+
+
+def bench_scvi_on(data: DeviceCellData, threads: int) -> dict:
+    """scvi-tools' SCVI on the same counts and device (as ``throughput.py`` runs it on CPUs)."""
+    from throughput import bench_scvi, scvi_setup
+
+    accelerator = "gpu" if data.device.type == "cuda" else "cpu"
+    return bench_scvi(scvi_setup(host_counts(data)), threads, accelerator=accelerator)
+
+
 def bench(data: DeviceCellData, family: str, batch_size: int, epochs: int, bf16: bool) -> dict:
     cfg_cls, module_cls = get_family(family)
     config = config_from_dict(cfg_cls, {})
@@ -162,19 +195,29 @@ def bench(data: DeviceCellData, family: str, batch_size: int, epochs: int, bf16:
     return out
 
 
+def _times(a: float, b: float | None) -> str:
+    return f"{a / b:.1f}×" if b else "–"
+
+
 def render(res: dict) -> str:
+    scvi = (res.get("scvi") or {}).get("cells_per_s")
     rows = []
     for r in res["runs"]:
         mark = " ✓" if r["family"] == "mae" and r["cells_per_s"] >= TARGET else ""
         peak = f"{r['peak_gib']:.1f}" if "peak_gib" in r else "–"
         wait = f"{100 * r['data_fraction']:.1f}%" if "data_fraction" in r else "–"
-        rows.append(
-            [f"`{r['family']}`", str(r["batch_size"]), f"{r['cells_per_s']:,.0f}{mark}", wait, peak]
-        )
+        rate = f"{r['cells_per_s']:,.0f}{mark}"
+        ratio = _times(r["cells_per_s"], scvi)
+        rows.append([f"`{r['family']}`", str(r["batch_size"]), rate, ratio, wait, peak])
+    if scvi:
+        sc_ = res["scvi"]
+        rows.append(["scvi-tools SCVI", str(sc_["batch_size"]), f"{scvi:,.0f}", "1.0×", "–", "–"])
     best = max((r["cells_per_s"] for r in res["runs"] if r["family"] == "mae"), default=None)
+    cpu = res["device_name"] == "CPU"
     verdict = "–" if best is None else ("PASS" if best >= TARGET else "FAIL")
-    if res["device_name"] == "CPU":
-        verdict = "not applicable (CPU functional check)"
+    times = "–" if not (best and scvi) else ("PASS" if best >= TIMES_SCVI * scvi else "FAIL")
+    if cpu:
+        verdict = times = "not applicable (CPU functional check)"
     lines = [
         SECTION,
         "",
@@ -184,7 +227,7 @@ def render(res: dict) -> str:
         "epochs; cells/s = median per-epoch rate of epochs 2..N. torch "
         f"{res['versions']['torch']} (CUDA {res['cuda']}), scssl {res['versions']['scssl']}.",
         "",
-        *table(["family", "batch", "cells/s", "data wait", "peak GiB"], rows),
+        *table(["model", "batch", "cells/s", "÷ SCVI", "data wait", "peak GiB"], rows),
         "",
         "`data wait`: the share of each epoch's training time spent getting minibatches (the "
         "trainer's `data_fraction`, median of epochs 2..N); target under 10%. Host time: an "
@@ -193,6 +236,13 @@ def render(res: dict) -> str:
         "",
         f"Target `mae` ≥ {TARGET:,} cells/s: **{verdict}**"
         + (f" (best {best:,.0f})." if best else "."),
+        f"Target `mae` ≥ {TIMES_SCVI}× SCVI on the same device and data: **{times}**"
+        + (f" (best {best / scvi:.1f}×)." if best and scvi else "."),
+        "",
+        "SCVI: `SCVI.setup_anndata(adata, layer='counts')` on the same counts (copied to the "
+        "host as CSR), `.train(max_epochs=3, accelerator='gpu', devices=1, batch_size=128, "
+        "early_stopping=False)`; cells/s = 3 × n_cells / wall time of `.train`, as in "
+        "`throughput.py`.",
         "",
         *reproduce(res["command"]),
     ]
@@ -208,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[8192, 16384])
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--no-bf16", action="store_true")
+    p.add_argument("--no-scvi", action="store_true", help="skip scvi-tools' SCVI")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (cpu device only)")
     p.add_argument(
         "--out-json", type=Path, default=REPO / "benchmarks/_scratch/throughput_gpu.json"
@@ -264,6 +315,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             res["runs"].append(r)
             print(f"{fam} batch {bs}: {r['cells_per_s']:,.0f} cells/s", flush=True)
+    if not args.no_scvi:
+        try:
+            res["scvi"] = bench_scvi_on(data, args.threads)
+            print(f"SCVI: {res['scvi']['cells_per_s']:,.0f} cells/s (wall)", flush=True)
+        except ImportError as err:  # an optional benchmark dependency: pip install -e '.[bench]'
+            res["skipped"]["scvi"] = f"not installed ({err}); pip install -e '.[bench]'"
+            print(f"SCVI: skipped ({res['skipped']['scvi']})", flush=True)
     write_json(args.out_json, res)
     print(f"-> {args.out_json}")
     if not res["runs"]:

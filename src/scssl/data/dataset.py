@@ -14,6 +14,25 @@ BATCH = "batch"  # batch code, int64 (cells,)
 PROTEIN = "protein"  # protein CLR values, float32 (cells x proteins), when present
 
 
+#: rows densified at a time on the host when a matrix is made resident (~64 MB at 2,000 genes)
+RESIDENT_CHUNK_ROWS = 8192
+
+
+def dense_on_device(
+    M: sparse.csr_matrix, device: torch.device, chunk_rows: int = RESIDENT_CHUNK_ROWS
+) -> torch.Tensor:
+    """``M`` as a dense float32 tensor on ``device``, filled one row block at a time.
+
+    The host never holds more than ``chunk_rows`` dense rows (1M cells x 2,000 genes would
+    otherwise need a transient 8 GB host array per matrix on the way to the GPU).
+    """
+    out = torch.empty(M.shape, dtype=torch.float32, device=device)
+    for start in range(0, M.shape[0], chunk_rows):
+        block = M[start : start + chunk_rows].toarray().astype(np.float32, copy=False)
+        out[start : start + len(block)] = torch.from_numpy(block).to(device)
+    return out
+
+
 class CellData:
     """Per-cell arrays for one dataset, sliced by :meth:`batch` into a dict of tensors.
 
@@ -45,8 +64,8 @@ class CellData:
         self._dense: dict[str, torch.Tensor] = {}
         if resident:
             self._dense = {
-                X: torch.as_tensor(self.X.toarray()).to(self.device),
-                COUNTS: torch.as_tensor(self.counts.toarray()).to(self.device),
+                X: dense_on_device(self.X, self.device),
+                COUNTS: dense_on_device(self.counts, self.device),
             }
             self.library = self.library.to(self.device)
             self.batch_codes = self.batch_codes.to(self.device)
