@@ -39,7 +39,7 @@ from _quality_score import score
 
 from scssl._atomic import write_json
 from scssl.io.benchmark_data import DATASETS, load_benchmark
-from scssl.models import FAMILIES
+from scssl.models import FAMILIES, get_family
 from scssl.tl.embed import SMOOTH_K
 from scssl.tl.smooth import smooth_embedding
 
@@ -92,6 +92,7 @@ def _key(run: RunConfig, tcfg: dict) -> dict:
         "train_config": tcfg,
         "smooth_k": SMOOTH_K,
         "smooth_variant_k": VARIANT_K,
+        "unit_embedding": run.family != PCA and get_family(run.family)[1].unit_embedding,
     }
 
 
@@ -134,17 +135,20 @@ def _load_saved(path: Path, key: dict, *, earlier: bool = False) -> dict | None:
         rec = {**rec, "train_config": {**asdict(TrainConfig()), **rec["train_config"]}}
     rec.setdefault("smooth_k", 0)  # runs before the smoothing option: per-cell output
     rec.setdefault("smooth_variant_k", None)  # ... and no smoothed variant
+    rec.setdefault("unit_embedding", False)  # runs before unit-length embeddings
     if rec.get("status") != "ok":
         return None
     if all(rec.get(k) == v for k, v in key.items()):
         return rec
-    other = ("train_config", "smooth_variant_k")
+    other = ("train_config", "smooth_variant_k", "unit_embedding")
     if not earlier or any(rec.get(k) != v for k, v in key.items() if k not in other):
         return None
     now_tc = key.get("train_config") or {}
     diff = {k: v for k, v in rec["train_config"].items() if now_tc.get(k) != v}
     if rec["smooth_variant_k"] != key["smooth_variant_k"]:
         diff["smoothed variant"] = "not scored"
+    if rec["unit_embedding"] != key["unit_embedding"]:
+        diff["embedding"] = "unit length" if rec["unit_embedding"] else "not unit length"
     return {**rec, "earlier": diff}
 
 
@@ -153,7 +157,7 @@ def _run_one(adata, run: RunConfig, tcfg: dict) -> dict:
     if run.family == PCA:
         emb, secs, n_ep = adata.obsm["X_pca"], 0.0, 0
     else:
-        from scssl.tl.embed import embed_module
+        from scssl.tl.embed import stored_embedding
         from scssl.tl.pretrain import pretrain
         from scssl.train.config import TrainConfig
 
@@ -167,7 +171,7 @@ def _run_one(adata, run: RunConfig, tcfg: dict) -> dict:
             progress=False,
         )
         secs, n_ep = time.perf_counter() - t0, len(history)
-        emb = embed_module(module, trainer.data)
+        emb = stored_embedding(module, trainer.data)  # what `scssl embed` stores
     if SMOOTH_K > 1:  # what `scssl embed` stores by default
         emb = smooth_embedding(emb, SMOOTH_K)
     alt = smooth_embedding(emb, VARIANT_K)

@@ -84,16 +84,35 @@ def test_checkpoint_round_trip_same_embedding(adata, tmp_path):
     assert (tmp_path / "ck" / "history.tsv").read_text().startswith("epoch\ttrain_loss")
     loaded, _ckpt = load_checkpoint(tmp_path / "ck")
     np.testing.assert_array_equal(embed_module(loaded, data), before)
+    unit = before / np.linalg.norm(before, axis=1, keepdims=True)  # mae: unit_embedding
     a = adata.copy()
-    key = embed(a, tmp_path / "ck")  # default: the per-cell output
-    np.testing.assert_array_equal(a.obsm[key], before)
+    key = embed(a, tmp_path / "ck")  # default: the per-cell output, unit length for mae
+    np.testing.assert_allclose(a.obsm[key], unit, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(a.obsm[key], axis=1), 1.0, rtol=1e-5)
     assert a.uns["scssl_embed"][key]["gene_overlap"] == 1.0
     assert f"{key}_cell" not in a.obsm and a.uns["scssl_embed"][key]["smooth_k"] == 0
+    assert a.uns["scssl_embed"][key]["unit_length"] is True
     b = adata.copy()
     embed(b, tmp_path / "ck", smooth_k=15)  # neighbour-smoothed, the per-cell output kept
-    np.testing.assert_array_equal(b.obsm[f"{key}_cell"], before)
-    np.testing.assert_allclose(b.obsm[key], smooth_embedding(before, 15), rtol=1e-6)
+    np.testing.assert_allclose(b.obsm[f"{key}_cell"], unit, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(b.obsm[key], smooth_embedding(before, 15), rtol=1e-5, atol=1e-7)
     assert b.uns["scssl_embed"][key]["smooth_k"] == 15
+
+
+def test_stored_embedding_is_unit_length_only_where_the_family_says(adata):
+    from scssl.tl.embed import stored_embedding
+
+    mae, *_, tr = pretrain(adata, train_config=_tcfg(max_epochs=1), progress=False)
+    raw = embed_module(mae, tr.data)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)  # the encoder output itself
+    np.testing.assert_allclose(
+        stored_embedding(mae, tr.data), raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    )
+    np.testing.assert_array_equal(stored_embedding(mae, tr.data, unit=False), raw)
+    tcfg = train_config_for("srsa_vae", {**FAST, "max_epochs": 1})
+    vae, *_, tr2 = pretrain(adata, family="srsa_vae", train_config=tcfg, progress=False)
+    assert not type(vae).unit_embedding
+    np.testing.assert_array_equal(stored_embedding(vae, tr2.data), embed_module(vae, tr2.data))
 
 
 def test_same_seed_same_weights_and_resume_matches(adata, tmp_path):

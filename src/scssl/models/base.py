@@ -25,6 +25,9 @@ class SSLModule(nn.Module):
     family: ClassVar[str]
     #: TrainConfig overrides that make this family's defaults good (and fast) out of the box
     train_defaults: ClassVar[dict[str, Any]] = {}
+    #: ``scssl embed`` stores each cell's embedding scaled to unit length (the direction
+    #: carries the cell type, the length nuisance such as depth); ``embed`` keeps it as is
+    unit_embedding: ClassVar[bool] = False
 
     def __init__(self, config: Any, spec: DataSpec, extras: dict[str, Any] | None = None):
         super().__init__()

@@ -31,6 +31,17 @@ def embed_module(module: SSLModule, data, *, batch_size: int = 1024) -> np.ndarr
     return np.concatenate(out).astype(np.float32)
 
 
+def stored_embedding(
+    module: SSLModule, data, *, batch_size: int = 1024, unit: bool | None = None
+) -> np.ndarray:
+    """The per-cell embedding ``scssl embed`` stores: :func:`embed_module`'s output, scaled to
+    unit length when ``unit`` (None: the family's ``unit_embedding``)."""
+    emb = embed_module(module, data, batch_size=batch_size)
+    if unit if unit is not None else type(module).unit_embedding:
+        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return emb
+
+
 def embed(
     adata: ad.AnnData,
     checkpoint: str | Path,
@@ -49,8 +60,10 @@ def embed(
     stored embedding is each cell's L2-normalised encoding averaged over its ``smooth_k``
     nearest neighbours (:func:`scssl.tl.smooth.smooth_embedding`; tighter types for
     centroid clustering such as KMeans, but graph clustering such as Leiden then splits them)
-    and the encoder's own per-cell output goes to ``obsm[key + '_cell']``; 0 (default)
-    stores the per-cell output only.
+    and the per-cell embedding goes to ``obsm[key + '_cell']``; 0 (default) stores the
+    per-cell embedding only. The per-cell embedding is the encoder's output, scaled to unit
+    length for families whose latent direction carries the cell type (``mae``:
+    ``unit_embedding``; KMeans ARI 0.623 -> 0.659 over 5 data sets x 3 seeds).
 
     Returns
     -------
@@ -69,7 +82,7 @@ def embed(
                 100 * overlap,
                 ckpt.spec.n_genes,
             )
-        cell = embed_module(module, data, batch_size=batch_size)
+        cell = stored_embedding(module, data, batch_size=batch_size)
         if smooth_k > 1:
             adata.obsm[f"{key}_cell"] = cell
             adata.obsm[key] = smooth_embedding(cell, smooth_k, seed=seed)
@@ -84,6 +97,7 @@ def embed(
             "n_genes_model": ckpt.spec.n_genes,
             "data_hash_train": ckpt.data_hash,
             "smooth_k": smooth_k if smooth_k > 1 else 0,
+            "unit_length": bool(type(module).unit_embedding or smooth_k > 1),
         }
         adata.uns["scssl_embed"] = info
         added.append(f"obsm['{key}']")
