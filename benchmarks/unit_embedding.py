@@ -27,19 +27,15 @@ from _quality_score import score
 
 from scssl._atomic import write_json
 from scssl.io.benchmark_data import DATASETS, load_benchmark
+from scssl.tl.smooth import unit_length
 
 SECTION = "## Unit-length embeddings"
 PACKAGES = ("scssl", "torch", "scikit-learn", "scanpy")
 
 
-def unit(emb: np.ndarray) -> np.ndarray:
-    emb = np.asarray(emb, dtype=np.float32)
-    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-
-
 def _pair(emb: np.ndarray, labels: np.ndarray, scored: np.ndarray) -> dict:
     keep = ("kmeans_ari", "leiden_ari", "leiden_n_clusters")
-    raw, one = score(emb, labels, scored), score(unit(emb), labels, scored)
+    raw, one = score(emb, labels, scored), score(unit_length(emb), labels, scored)
     return {"raw": {k: raw[k] for k in keep}, "unit": {k: one[k] for k in keep}}
 
 

@@ -13,7 +13,7 @@ from .._log import logger, step
 from ..data.prepare import build_cell_data
 from ..models.base import SSLModule
 from ..train.checkpoint import load_checkpoint
-from .smooth import smooth_embedding
+from .smooth import smooth_embedding, unit_length
 
 SMOOTH_K = 0
 """Neighbours averaged into each cell's stored embedding by default: none. Smoothing over 15
@@ -37,9 +37,7 @@ def stored_embedding(
     """The per-cell embedding ``scssl embed`` stores: :func:`embed_module`'s output, scaled to
     unit length when ``unit`` (None: the family's ``unit_embedding``)."""
     emb = embed_module(module, data, batch_size=batch_size)
-    if unit if unit is not None else type(module).unit_embedding:
-        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    return emb
+    return unit_length(emb) if (unit if unit is not None else module.unit_embedding) else emb
 
 
 def embed(

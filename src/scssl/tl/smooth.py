@@ -29,10 +29,15 @@ def knn_indices(X: np.ndarray, k: int, *, seed: int = 0) -> np.ndarray:
     return NNDescent(X, n_neighbors=k, random_state=seed, n_jobs=1).neighbor_graph[0]
 
 
+def unit_length(emb: np.ndarray) -> np.ndarray:
+    """Each row of ``emb`` (float32) scaled to unit Euclidean length (zero rows stay zero)."""
+    emb = np.asarray(emb, dtype=np.float32)
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+
 def smooth_embedding(emb: np.ndarray, k: int = 15, *, seed: int = 0) -> np.ndarray:
     """Mean of the L2-normalised embeddings of each cell's ``k`` nearest neighbours."""
-    emb = np.asarray(emb, dtype=np.float32)
-    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    unit = unit_length(emb)
     if k <= 1 or len(unit) < 2:
         return unit
     idx = knn_indices(unit, k, seed=seed)
