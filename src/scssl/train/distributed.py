@@ -142,6 +142,9 @@ def _worker(rank: int, world: int, port: int, job: dict[str, Any]) -> None:
             save_file(state, str(out / "weights.safetensors"))
             meta = {"history": history, "finished": trainer.finished}
             (out / "result.json").write_text(json.dumps(meta, default=float))
+        # every rank leaves together: a rank tearing gloo down while another still uses its
+        # connections can abort ("terminate called without an active exception")
+        dist.barrier()
     except ScsslError as err:
         Path(job["result_dir"], f"error_{rank}.json").write_text(
             json.dumps({"type": type(err).__name__, "message": str(err)})
