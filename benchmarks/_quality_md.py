@@ -6,6 +6,7 @@ import datetime as _dt
 import os
 import platform
 import shlex
+import statistics
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -102,6 +103,16 @@ def replace_section(path: Path, title: str, section: str) -> None:
         rest = "".join(lines[end:])
         new = "".join(lines[:start]) + block + ("\n" + rest if rest else "")
     write_text(path, new)
+
+
+def ratio(a: float, b: float | None) -> str:
+    """``a / b`` as '4.6×' ('–' without ``b``)."""
+    return f"{a / b:.1f}×" if b else "–"
+
+
+def after_warmup(per_epoch: list[float]) -> float:
+    """Median of epochs 2..N (epoch 1 carries warm-up costs; all of it when only one)."""
+    return float(statistics.median(per_epoch[1:] or per_epoch))
 
 
 def fmt(v: float | None, digits: int = 3) -> str:

@@ -34,7 +34,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _quality_md import REPO, command_line, now, replace_section, reproduce, table, version
+from _quality_md import (
+    REPO,
+    after_warmup,
+    command_line,
+    now,
+    ratio,
+    replace_section,
+    reproduce,
+    table,
+    version,
+)
 
 from scssl._atomic import write_json
 from scssl.data.dataset import BATCH, COUNTS, LIBRARY, CellData, X
@@ -184,8 +194,8 @@ def bench(data: DeviceCellData, family: str, batch_size: int, epochs: int, bf16:
         "batch_size": batch_size,
         "epochs": len(history),
         "cells_per_s_epochs": per_epoch,
-        "cells_per_s": float(np.median(per_epoch[1:] or per_epoch)),
-        "data_fraction": float(np.median(data_frac[1:] or data_frac)),
+        "cells_per_s": after_warmup(per_epoch),
+        "data_fraction": after_warmup(data_frac),
         "wall_seconds": time.perf_counter() - t0,
         "final_loss": history[-1]["train_loss"],
     }
@@ -193,10 +203,6 @@ def bench(data: DeviceCellData, family: str, batch_size: int, epochs: int, bf16:
         out["peak_gib"] = torch.cuda.max_memory_allocated() / 1024**3
     del module
     return out
-
-
-def _times(a: float, b: float | None) -> str:
-    return f"{a / b:.1f}×" if b else "–"
 
 
 def render(res: dict) -> str:
@@ -207,16 +213,15 @@ def render(res: dict) -> str:
         peak = f"{r['peak_gib']:.1f}" if "peak_gib" in r else "–"
         wait = f"{100 * r['data_fraction']:.1f}%" if "data_fraction" in r else "–"
         rate = f"{r['cells_per_s']:,.0f}{mark}"
-        ratio = _times(r["cells_per_s"], scvi)
-        rows.append([f"`{r['family']}`", str(r["batch_size"]), rate, ratio, wait, peak])
+        times_scvi = ratio(r["cells_per_s"], scvi)
+        rows.append([f"`{r['family']}`", str(r["batch_size"]), rate, times_scvi, wait, peak])
     if scvi:
         sc_ = res["scvi"]
         rows.append(["scvi-tools SCVI", str(sc_["batch_size"]), f"{scvi:,.0f}", "1.0×", "–", "–"])
     best = max((r["cells_per_s"] for r in res["runs"] if r["family"] == "mae"), default=None)
-    cpu = res["device_name"] == "CPU"
     verdict = "–" if best is None else ("PASS" if best >= TARGET else "FAIL")
     times = "–" if not (best and scvi) else ("PASS" if best >= TIMES_SCVI * scvi else "FAIL")
-    if cpu:
+    if res["device_name"] == "CPU":
         verdict = times = "not applicable (CPU functional check)"
     lines = [
         SECTION,
