@@ -116,3 +116,21 @@ def test_ddp_refuses_more_gpus_than_visible(adata):
         pytest.skip("64 GPUs visible")
     with pytest.raises(InputError, match="--devices 64: only"):
         pretrain(adata, train_config=_tcfg(32, device="cuda"), progress=False, devices=64)
+
+
+def test_ddp_cli_run_exits_cleanly_and_leaves_nothing_behind(pre_file, tmp_path):
+    """`scssl pretrain --devices 2` in its own interpreter: exit 0, a checkpoint, and neither
+    a native abort nor a leaked semaphore (ranks end without teardown; see _leave)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ckpt"
+    cmd = [sys.executable, "-m", "scssl", "pretrain", "--input", str(pre_file)]
+    cmd += ["--output", str(out), "--max-epochs", "2", "--devices", "2", "--device", "cpu"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (out / "model.safetensors").is_file()
+    for bad in ("leaked semaphore", "terminate called", "Fatal Python error", "Traceback"):
+        assert bad not in run.stderr
+    back, _ = load_checkpoint(out)
+    assert back.spec.n_genes == 300
