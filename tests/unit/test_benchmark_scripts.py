@@ -53,3 +53,29 @@ def test_gpu_throughput_script_refuses_without_cuda(throughput_gpu, tmp_path, ca
     assert throughput_gpu.main(["--out-json", str(tmp_path / "x.json")]) == 2
     assert "no CUDA device is available" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_quality_summary_counts_cite_seq_as_run_with_its_proteins():
+    """The summary's 'as run' row scores CBMC with the +protein run (what `scssl pretrain`
+    does on CITE-seq by default) and every other data set with the plain default run."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        report = importlib.import_module("_quality_report")
+    finally:
+        sys.path.remove(str(BENCH))
+
+    def row(ds, config, ari):
+        return {"dataset": ds, "config": config, "metrics": {"kmeans_ari": ari}}
+
+    results = [
+        row("pbmc", "pca", 0.60),
+        row("pbmc", "mae", 0.70),
+        row("cbmc", "pca", 0.50),
+        row("cbmc", "mae", 0.51),
+        row("cbmc", "mae +protein", 0.56),
+    ]
+    lines = report._summary(report._by(results), ["mae"])
+    plain = next(x for x in lines if x.startswith("| `mae` (defaults) |"))
+    as_run = next(x for x in lines if "as `scssl pretrain` runs it" in x)
+    assert "| 0.605 | +0.055 | 1/2: pbmc |" in plain
+    assert "| 0.630 | +0.080 | 2/2: pbmc, cbmc |" in as_run
