@@ -80,8 +80,8 @@ def render(res: dict) -> str:
         rec = runs[name]
         km = [rec[s]["kmeans_ari"] for s in seeds]
         diff = "–" if name == RNA else f"{np.mean(km) - np.mean(rna):+.3f}"
-        above = "–" if name == RNA else f"{sum(a > b for a, b in zip(km, rna, strict=True))}/"
-        above += "" if name == RNA else str(len(seeds))
+        wins = sum(a > b for a, b in zip(km, rna, strict=True))
+        above = "–" if name == RNA else f"{wins}/{len(seeds)}"
         leiden = np.mean([rec[s]["leiden_ari"] for s in seeds])
         rows.append([name, fmt_list(km), f"{np.mean(km):.3f} ({diff})", above, f"{leiden:.3f}"])
     header = [

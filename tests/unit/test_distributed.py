@@ -134,3 +134,11 @@ def test_ddp_cli_run_exits_cleanly_and_leaves_nothing_behind(pre_file, tmp_path)
         assert bad not in run.stderr
     back, _ = load_checkpoint(out)
     assert back.spec.n_genes == 300
+
+
+def test_ddp_rank_error_reaches_the_caller_as_the_same_error(adata, tmp_path):
+    """An InputError raised inside the ranks (--resume with no resume state) comes back to
+    the caller as that InputError, with its message, not as a dead-process error."""
+    kw = {"train_config": _tcfg(32), "progress": False, "devices": 2}
+    with pytest.raises(InputError, match="--resume: no resume state"):
+        pretrain(adata, resume=True, workdir=tmp_path / "empty", **kw)

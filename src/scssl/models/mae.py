@@ -44,7 +44,7 @@ class MAEConfig:
     mask_head_weight: float = 0.5
     loss_genes: float = 0.25
     # 10 ADTs beside 2,000 genes: at weight 1 they barely shape the latent. On CBMC (3
-    # training seeds) weight 10 gives KMeans ARI 0.544 vs RNA alone 0.524 (1: 0.533, 30:
+    # training seeds) weight 10 gives KMeans ARI 0.544 vs RNA alone 0.523 (1: 0.533, 30:
     # 0.534); CBMC is the only labelled CITE-seq set, so this is tuned on it
     # (benchmarks/protein_weight.py, docs/benchmarks.md)
     protein_weight: float = 10.0

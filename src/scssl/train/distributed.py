@@ -149,13 +149,11 @@ def _worker(rank: int, world: int, job: dict[str, Any]) -> None:
             meta = {"history": history, "finished": trainer.finished}
             (out / "result.json").write_text(json.dumps(meta, default=float))
         dist.barrier()  # every rank is done with every collective, and rank 0 has saved
-    except ScsslError as err:
-        Path(job["result_dir"], f"error_{rank}.json").write_text(
-            json.dumps({"type": type(err).__name__, "message": str(err)})
-        )
-        dist.destroy_process_group()
-        raise
-    except BaseException:
+    except BaseException as err:
+        if isinstance(err, ScsslError):
+            Path(job["result_dir"], f"error_{rank}.json").write_text(
+                json.dumps({"type": type(err).__name__, "message": str(err)})
+            )
         dist.destroy_process_group()
         raise
     _leave()
