@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
+import json
+import logging
 import os
 import platform
 import shlex
 import statistics
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -126,3 +130,51 @@ def table(header: list[str], rows: list[list[str]], align: str | None = None) ->
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(sep) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return out
+
+
+def seeded_section_main(
+    argv: list[str] | None,
+    *,
+    doc: str,
+    section: str,
+    name: str,
+    run: Callable[[argparse.Namespace], dict],
+    render: Callable[[dict], str],
+    add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """The command line of a benchmark that trains over ``--seeds`` and writes one section:
+    ``run(args)`` on ``--threads`` CPU threads, saved as ``--out-json`` (default
+    ``benchmarks/_scratch/<name>.json``), then ``render`` into ``--out-md``; ``--render-only``
+    renders the saved JSON. ``add_args`` adds the script's own options first."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if add_args is not None:
+        add_args(p)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out-json", type=Path, default=REPO / f"benchmarks/_scratch/{name}.json")
+    p.add_argument("--out-md", default=str(REPO / "docs/benchmarks.md"), help="'none': skip")
+    p.add_argument("--render-only", action="store_true")
+    args = p.parse_args(argv)
+    if args.render_only:
+        res = json.loads(args.out_json.read_text())
+    else:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        from scssl._atomic import write_json
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
+        logging.getLogger("scssl").setLevel(logging.WARNING)
+        res = {
+            "date": now(),
+            "command": command_line(),
+            "threads": args.threads,
+            "seeds": args.seeds,
+            "results": run(args),
+        }
+        write_json(args.out_json, res)
+    if args.out_md.lower() != "none":
+        replace_section(Path(args.out_md), section, render(res))
+        print(f"section '{section}' -> {args.out_md}")
+    return 0

@@ -16,16 +16,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
-from pathlib import Path
 
 import numpy as np
-from _quality_md import REPO, command_line, machine, now, replace_section, reproduce, table
+from _quality_md import machine, reproduce, seeded_section_main, table
 from _quality_score import score
 
-from scssl._atomic import write_json
 from scssl.io.benchmark_data import load_benchmark
 
 SECTION = "## CITE-seq: protein weight"
@@ -121,38 +117,20 @@ def fmt_list(values: list[float]) -> str:
     return ", ".join(f"{v:.3f}" for v in values)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _weight_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", nargs="+", type=float, default=[1.0, 4.0, 10.0, 30.0])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument(
-        "--out-json", type=Path, default=REPO / "benchmarks/_scratch/protein_weight.json"
-    )
-    p.add_argument("--out-md", default=str(REPO / "docs/benchmarks.md"), help="'none': skip")
-    p.add_argument("--render-only", action="store_true")
-    args = p.parse_args(argv)
-    if args.render_only:
-        res = json.loads(args.out_json.read_text())
-    else:
-        import torch
-        from threadpoolctl import threadpool_limits
 
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)
-        logging.getLogger("scssl").setLevel(logging.WARNING)
-        res = {
-            "date": now(),
-            "command": command_line(),
-            "threads": args.threads,
-            "seeds": args.seeds,
-            "results": run(args.weights, args.seeds),
-        }
-        write_json(args.out_json, res)
-    if args.out_md.lower() != "none":
-        replace_section(Path(args.out_md), SECTION, render(res))
-        print(f"section '{SECTION}' -> {args.out_md}")
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return seeded_section_main(
+        argv,
+        doc=__doc__,
+        section=SECTION,
+        name="protein_weight",
+        run=lambda args: run(args.weights, args.seeds),
+        render=render,
+        add_args=_weight_args,
+    )
 
 
 if __name__ == "__main__":
