@@ -78,7 +78,7 @@ def build_grid(
         default = _resolved(cfg_cls, {})
         axes, axis_names = [], []
         for values, hints in AXES.get(fam, []):
-            vals = values + (("programme",) if fam == "mae" and gmt and "random" in values else ())
+            vals = values + (("programme",) if fam == "mae" and "random" in values else ())
             name = _axis_field(cfg_cls, vals, hints)
             if name is None:
                 notes.append(f"`{fam}`: no config field takes {'/'.join(vals)}; axis skipped.")
@@ -87,11 +87,16 @@ def build_grid(
             axis_names.append(name)
         shown = " ".join(f"{n}={default[n]}" for n in axis_names)
         runs.append(RunConfig(fam, fam, {}, default=True, label=f"{fam} ({shown or 'defaults'})"))
-        if fam == "mae" and not gmt:
-            notes.append("`mae` masker=programme needs a GMT file (`--gmt`); skipped.")
+        if fam == "mae":
+            notes.append(
+                f"`mae` masker=programme hides the gene sets of `{gmt}`."
+                if gmt
+                else "`mae` masker=programme hides 50 co-expression programmes of each data "
+                "set's HVGs (no GMT given: `--gmt` runs it on curated sets, e.g. TF -> targets)."
+            )
         for combo in itertools.product(*axes) if axes else []:
             mc = dict(combo)
-            if fam == "mae" and mc.get("masker") == "programme":
+            if fam == "mae" and mc.get("masker") == "programme" and gmt:
                 mc["gmt"] = gmt
             try:
                 if _resolved(cfg_cls, mc) == default:

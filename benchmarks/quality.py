@@ -133,6 +133,10 @@ def _load_saved(path: Path, key: dict, *, earlier: bool = False) -> dict | None:
         from scssl.train.config import TrainConfig
 
         rec = {**rec, "train_config": {**asdict(TrainConfig()), **rec["train_config"]}}
+    if isinstance(rec.get("model_config"), dict) and rec.get("family", PCA) != PCA:
+        # likewise a model Config field added after the run, at its default
+        defaults = resolved_config(RunConfig(rec["family"], rec["family"]))
+        rec = {**rec, "model_config": {**defaults, **rec["model_config"]}}
     rec.setdefault("smooth_k", 0)  # runs before the smoothing option: per-cell output
     rec.setdefault("smooth_variant_k", None)  # ... and no smoothed variant
     rec.setdefault("unit_embedding", False)  # runs before unit-length embeddings

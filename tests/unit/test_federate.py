@@ -104,11 +104,12 @@ def test_gene_list_files(tmp_path):
             read_gene_list(bad)
 
 
-def test_init_refuses_statistics_from_the_cells(tmp_path):
+@pytest.mark.parametrize("model_config", [{"standardize": True}, {"masker": "programme"}])
+def test_init_refuses_statistics_from_the_cells(tmp_path, model_config):
     genes = tmp_path / "g.txt"
-    genes.write_text("A\nB\n")
+    genes.write_text("A\nB\nC\n")
     with pytest.raises(InputError, match="would have to leave the sites"):
-        steps_fed.init([genes], tmp_path / "g0", model_config={"standardize": True})
+        steps_fed.init([genes], tmp_path / "g0", model_config=model_config)
     assert not (tmp_path / "g0").exists()
 
 

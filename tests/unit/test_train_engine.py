@@ -73,6 +73,25 @@ def test_programme_masker_reads_gmt(adata, tmp_path):
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
 
 
+def test_programme_masker_without_gmt_masks_coexpression_programmes(adata, tmp_path):
+    module, hist, dhash, tr = pretrain(
+        adata,
+        model_config={"masker": "programme", "n_programmes": 12},
+        train_config=_tcfg(),
+        progress=False,
+    )
+    sets = module.extras["programmes"]
+    n_genes = module.spec.n_genes
+    assert len(sets) == 12 and sorted(i for s in sets for i in s) == list(range(n_genes))
+    assert module.membership.sum(0).eq(1).all()  # each gene in exactly one programme
+    assert hist[-1]["train_loss"] < 0.8 * hist[0]["train_loss"]
+    save_checkpoint(tmp_path / "ck", module, tr.config, history=hist, data_hash=dhash)
+    loaded, _ = load_checkpoint(tmp_path / "ck")  # the sets travel with the weights
+    assert loaded.extras["programmes"] == sets
+    data, _ = build_cell_data(adata, module.spec)
+    np.testing.assert_array_equal(embed_module(loaded, data), embed_module(module, data))
+
+
 def test_checkpoint_round_trip_same_embedding(adata, tmp_path):
     module, hist, dhash, tr = pretrain(adata, train_config=_tcfg(max_epochs=2), progress=False)
     data, _ = build_cell_data(adata, module.spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._atomic import write_text
 from .._errors import InputError
 
 
@@ -41,3 +42,9 @@ def programme_indices(
             "uses the same gene symbols as the data."
         )
     return out
+
+
+def write_gmt(sets: dict[str, list[str]], path: str | Path, description: str = "scssl") -> Path:
+    """Write gene sets as a GMT file (name, description, genes; tab-separated), atomically."""
+    lines = [f"{name}\t{description}\t" + "\t".join(genes) for name, genes in sets.items()]
+    return write_text(path, "\n".join(lines) + "\n")

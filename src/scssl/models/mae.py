@@ -1,7 +1,8 @@
 """``mae``: MLP masked autoencoder on log-normalized HVGs.
 
-Maskers: ``random`` (Bernoulli), ``programme`` (whole gene sets from a GMT file hidden
-together; a transcription-factor -> targets GMT gives the TF-target variant) and ``swap``
+Maskers: ``random`` (Bernoulli), ``programme`` (whole gene sets hidden together: from a GMT
+file, where a transcription-factor -> targets GMT gives the TF-target variant, or without one
+co-expression programmes of the training cells, ``scssl.pp.programmes``) and ``swap``
 (scMAE, Fang et al. 2024: masked entries take the same gene's value from another cell, and a
 head predicts which entries were swapped). Losses: MSE on masked entries (plus a small weight
 on the visible ones) or a negative binomial likelihood of the raw counts. With proteins in
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._log import logger as log
 from ..data.dataset import COUNTS, PROTEIN, X
 from ..data.spec import DataSpec
 from ..nn.likelihoods import nb_log_prob
@@ -50,6 +52,9 @@ class MAEConfig:
     protein_weight: float = 10.0
     standardize: bool = False
     gmt: str = ""
+    # masker=programme without a GMT: this many co-expression programmes of the training
+    # cells (scssl.pp.programmes); ~40 genes each on 2,000 HVGs
+    n_programmes: int = 50
 
     def __post_init__(self) -> None:
         if self.masker not in MASKERS:
@@ -60,8 +65,8 @@ class MAEConfig:
             raise ValueError(f"loss_genes must be in (0, 1], not {self.loss_genes}")
         if not 0 < self.mask_rate < 1:
             raise ValueError(f"mask_rate must be in (0, 1), not {self.mask_rate}")
-        if self.masker == "programme" and not self.gmt:
-            raise ValueError("masker 'programme' needs gmt: a GMT file of gene sets")
+        if self.n_programmes < 2:
+            raise ValueError(f"n_programmes must be at least 2, not {self.n_programmes}")
 
 
 @dataclass(frozen=True)
@@ -117,10 +122,23 @@ class MAEModule(SSLModule):
             extras["gene_mean"] = mean.tolist()
             extras["gene_std"] = np.sqrt(np.maximum(sq - mean**2, 1e-6)).tolist()
         if config.masker == "programme":
+            extras["programmes"] = cls._programmes(config, spec, adata)
+        return extras
+
+    @staticmethod
+    def _programmes(config: MAEConfig, spec: DataSpec, adata) -> list[list[int]]:
+        """Gene index sets: the GMT's, or co-expression programmes of the training cells."""
+        if config.gmt:
             from ..io.gmt import programme_indices, read_gmt
 
-            extras["programmes"] = programme_indices(read_gmt(config.gmt), list(spec.genes))
-        return extras
+            return programme_indices(read_gmt(config.gmt), list(spec.genes))
+        from ..data.prepare import build_cell_data
+        from ..pp.programmes import programme_labels
+
+        n = min(config.n_programmes, spec.n_genes)
+        labels = programme_labels(build_cell_data(adata, spec)[0].X, n)
+        log.info("masker=programme without a GMT: %d co-expression programmes of the cells", n)
+        return [np.flatnonzero(labels == i).tolist() for i in range(n)]
 
     def __init__(self, config: MAEConfig, spec: DataSpec, extras: dict | None = None):
         super().__init__(config, spec, extras)

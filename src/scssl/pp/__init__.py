@@ -6,6 +6,7 @@ from .merge import merge_samples
 from .normalize import normalize_log1p, pearson_residuals, protein_clr
 from .pca import pca
 from .preprocess import PreprocessParams, preprocess
+from .programmes import coexpression_programmes
 from .qc import QCParams, QCResult, run_qc
 from .qc_filter import QCThresholds
 from .qc_metrics import qc_metrics
@@ -16,6 +17,7 @@ __all__ = [
     "QCParams",
     "QCResult",
     "QCThresholds",
+    "coexpression_programmes",
     "detect_doublets",
     "expected_doublet_rate",
     "highly_variable_genes",

@@ -9,13 +9,21 @@ from scipy import sparse
 from .._log import step
 
 
-def _pca_cov(X, n_comps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Centred PCA through the gene x gene covariance: sparse-friendly, exact, deterministic."""
+def gene_covariance(X) -> tuple[np.ndarray, np.ndarray]:
+    """Gene x gene covariance (float64) and gene means of cells x genes ``X``, dense or CSR.
+
+    Computed from ``X.T @ X`` without densifying ``X``.
+    """
     n = X.shape[0]
     mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
     gram = X.T @ X
     gram = gram.toarray() if sparse.issparse(gram) else np.asarray(gram)
-    cov = (gram.astype(np.float64) - n * np.outer(mean, mean)) / (n - 1)
+    return (gram.astype(np.float64) - n * np.outer(mean, mean)) / (n - 1), mean
+
+
+def _pca_cov(X, n_comps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centred PCA through the gene x gene covariance: sparse-friendly, exact, deterministic."""
+    cov, mean = gene_covariance(X)
     evals, evecs = np.linalg.eigh(cov)
     order = np.argsort(evals)[::-1][:n_comps]
     evals, evecs = np.maximum(evals[order], 0), evecs[:, order]
