@@ -70,3 +70,17 @@ def test_backed_names_a_file_without_counts(pre_file, tmp_path):
     io.write_h5ad(adata, bad)
     with pytest.raises(InputError, match=r"nocounts.h5ad: no layers\['counts'\]"):
         BackedCellData(bad, read_shell(bad), spec_from_anndata(adata))
+
+
+@pytest.mark.parametrize("model_config", [{"standardize": True}, {"masker": "programme"}])
+def test_backed_refuses_options_that_need_the_whole_matrix(pre_file, tmp_path, model_config):
+    with pytest.raises(InputError, match="--backed: these mae options need the whole matrix"):
+        pretrain_step(
+            pre_file,
+            tmp_path / "ckpt",
+            model_config=model_config,
+            train_overrides={"max_epochs": 1, "device": "cpu"},
+            backed=True,
+            progress=False,
+        )
+    assert not (tmp_path / "ckpt").exists()
