@@ -36,17 +36,36 @@ def kmeans_scores(
     }
 
 
-def leiden_scores(emb: np.ndarray, labels: np.ndarray, scored: np.ndarray) -> dict[str, float]:
+def knn_graph(emb: np.ndarray) -> ad.AnnData:
+    """An AnnData holding scanpy's 15-NN graph of ``emb`` (exact sklearn neighbours)."""
     import scanpy as sc
 
     a = ad.AnnData(obs={"i": np.arange(len(emb))}, obsm={"X_emb": emb})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sc.pp.neighbors(a, n_neighbors=15, use_rep="X_emb", transformer="sklearn", random_state=0)
+    return a
+
+
+def leiden_labels(graph: ad.AnnData, resolution: float = 1.0) -> np.ndarray:
+    """Leiden clusters of ``knn_graph``'s output: igraph flavour, 2 iterations, seed 0."""
+    import scanpy as sc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         sc.tl.leiden(
-            a, resolution=1.0, flavor="igraph", n_iterations=2, directed=False, random_state=0
+            graph,
+            resolution=resolution,
+            flavor="igraph",
+            n_iterations=2,
+            directed=False,
+            random_state=0,
         )
-    pred = a.obs["leiden"].to_numpy()
+    return graph.obs["leiden"].to_numpy()
+
+
+def leiden_scores(emb: np.ndarray, labels: np.ndarray, scored: np.ndarray) -> dict[str, float]:
+    pred = leiden_labels(knn_graph(emb))
     return {
         "leiden_ari": float(adjusted_rand_score(labels[scored], pred[scored])),
         "leiden_nmi": float(normalized_mutual_info_score(labels[scored], pred[scored])),

@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -79,3 +80,24 @@ def test_quality_summary_counts_cite_seq_as_run_with_its_proteins():
     as_run = next(x for x in lines if "as `scssl pretrain` runs it" in x)
     assert "| 0.605 | +0.055 | 1/2: pbmc |" in plain
     assert "| 0.630 | +0.080 | 2/2: pbmc, cbmc |" in as_run
+
+
+def test_leiden_resolution_scores_separated_blobs_perfectly():
+    sys.path.insert(0, str(BENCH))
+    try:
+        lr = importlib.import_module("leiden_resolution")
+    finally:
+        sys.path.remove(str(BENCH))
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 20, (4, 6))
+    labels = np.repeat(np.array(list("abcd")), 80)
+    emb = centres[np.repeat(np.arange(4), 80)] + rng.normal(0, 1, (320, 6))
+    scored = np.ones(320, bool)
+    scored[-20:] = False  # unlabelled 'd' cells: clustered, not scored, not a match
+    s = lr.scores(emb, labels, scored)
+    expected = (240 + 60 * 59 / 79) / 300  # 60 labelled d cells: 59 of 79 d neighbours
+    assert s["n_classes"] == 4 and s["purity"] == pytest.approx(expected, abs=0.02)
+    assert s["true_k"]["n_clusters"] == 4 and s["true_k"]["ari"] == pytest.approx(1.0)
+    mixed = lr.knn_purity(rng.normal(size=(320, 6)), labels, np.ones(320, bool))
+    assert 0.15 < mixed < 0.4  # random points: ~1 in 4 neighbours share the label
+    assert set(s["fixed"]) == {"0.25", "0.5", "1.0"}
