@@ -178,3 +178,10 @@ def seeded_section_main(
         replace_section(Path(args.out_md), section, render(res))
         print(f"section '{section}' -> {args.out_md}")
     return 0
+
+
+def dataset_args(p: argparse.ArgumentParser) -> None:
+    """``--datasets``: the labelled benchmark sets to run (default: all of them)."""
+    from scssl.io.benchmark_data import DATASETS
+
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)

@@ -22,15 +22,14 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
-from _quality_md import machine, reproduce, seeded_section_main, table
+from _quality_md import dataset_args, machine, reproduce, seeded_section_main, table
 from _quality_score import knn_graph, leiden_labels
 from sklearn.metrics import adjusted_rand_score
 
-from scssl.io.benchmark_data import DATASETS, load_benchmark
+from scssl.io.benchmark_data import load_benchmark
 
 SECTION = "## Leiden resolution"
 PACKAGES = ("scssl", "torch", "scikit-learn", "scanpy", "leidenalg", "igraph")
@@ -187,10 +186,6 @@ def render(res: dict) -> str:
     return "\n".join(lines)
 
 
-def _dataset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-
-
 def main(argv: list[str] | None = None) -> int:
     return seeded_section_main(
         argv,
@@ -199,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         name="leiden_resolution",
         run=lambda args: run(args.datasets, args.seeds),
         render=render,
-        add_args=_dataset_args,
+        add_args=dataset_args,
     )
 
 
