@@ -2,9 +2,10 @@
 
 For each dataset (``scssl.io.benchmark_data``) x each configuration (``_quality_configs``:
 every importable family with its defaults, plus variants, plus PCA), train with
-``scssl.tl.pretrain`` on the CPU (family train defaults, seed 0), embed every cell and score
-the embedding with KMeans and Leiden ARI / NMI (``_quality_score``). Families that do not
-import yet are skipped with a note.
+``scssl.tl.pretrain`` on the CPU (family train defaults, training seed 0, or each seed of
+``--train-seeds``), embed every cell and score the embedding with KMeans and Leiden ARI / NMI
+(``_quality_score``). A row trained with several seeds shows their mean (``_seeds``).
+Families that do not import yet are skipped with a note.
 
 Each finished (dataset, config) pair is saved at once as its own JSON under
 ``<out-json stem>_runs/``; a rerun skips pairs already saved with the same model and train
@@ -17,6 +18,7 @@ Usage::
     python benchmarks/quality.py                                  # everything
     python benchmarks/quality.py --datasets pbmc4k_2170 --configs '^mae$'
     python benchmarks/quality.py --render-only                    # markdown from saved runs
+    python benchmarks/quality.py --configs '^mae$' --train-seeds 0 1 2 --keep-earlier
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from _quality_configs import PCA, RunConfig, build_grid, resolved_config
 from _quality_md import REPO, command_line, machine, now, replace_section
 from _quality_report import SECTION, render
 from _quality_score import score
+from _seeds import merge_seeds, run_path, saved_seeds
 
 from scssl._atomic import write_json
 from scssl.io.benchmark_data import DATASETS, load_benchmark
@@ -61,6 +64,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--max-epochs", type=int, default=None, help="override (smoke tests only; saved)"
     )
+    p.add_argument(
+        "--train-seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="training seeds of the selected configs (runs saved under other seeds still count)",
+    )
     p.add_argument("--render-only", action="store_true")
     p.add_argument(
         "--keep-earlier",
@@ -74,12 +84,12 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", name)
 
 
-def _train_config(run: RunConfig, max_epochs: int | None) -> dict:
+def _train_config(run: RunConfig, max_epochs: int | None, seed: int = 0) -> dict:
     if run.family == PCA:
         return {}
     from scssl.tl.pretrain import train_config_for
 
-    over = {"seed": 0, "device": "cpu"}
+    over = {"seed": seed, "device": "cpu"}
     if max_epochs is not None:
         over["max_epochs"] = max_epochs
     return asdict(train_config_for(run.family, over))
@@ -208,59 +218,74 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict] = []
     t_all = time.perf_counter()
     for ds in args.datasets:
-        adata = None
+        adata, unloadable = None, False
         for order, run in enumerate(grid):
             if not run.runs_on(ds):
                 continue
-            path = runs_dir / f"{ds}__{_slug(run.name)}.json"
-            tcfg = _train_config(run, args.max_epochs)
-            key = _key(run, tcfg)
-            redo = args.rerun is not None and re.search(args.rerun, run.name)
-            saved = None if redo else _load_saved(path, key)
-            stale_ok = run not in selected or args.render_only
-            if saved is None and not redo and stale_ok and args.keep_earlier:
-                saved = _load_saved(path, key, earlier=True)
-            if saved is not None or args.render_only or run not in selected:
-                if saved is not None:
-                    results += _rows(saved, order, run.label)
-                continue
-            if adata is None:
-                t0 = time.perf_counter()
+            seeds = [0] if run.family == PCA else args.train_seeds
+            extra = [] if run.family == PCA else saved_seeds(runs_dir, ds, _slug(run.name))
+            recs: list[dict] = []
+            for seed in sorted(set(seeds) | set(extra)):
+                path = run_path(runs_dir, ds, _slug(run.name), seed)
+                tcfg = _train_config(run, args.max_epochs, seed)
+                key = _key(run, tcfg)
+                redo = seed in seeds and args.rerun is not None and re.search(args.rerun, run.name)
+                saved = None if redo else _load_saved(path, key)
+                stale_ok = run not in selected or args.render_only or seed not in seeds
+                if saved is None and not redo and stale_ok and args.keep_earlier:
+                    saved = _load_saved(path, key, earlier=True)
+                if (
+                    saved is not None
+                    or args.render_only
+                    or run not in selected
+                    or seed not in seeds
+                ):
+                    if saved is not None:
+                        recs.append(saved)
+                    continue
+                if adata is None:
+                    t0 = time.perf_counter()
+                    try:
+                        adata = load_benchmark(ds, args.data_dir)
+                    except Exception as err:
+                        notes.append(f"{ds}: could not be loaded ({err}).")
+                        unloadable = True
+                        break
+                    print(f"[{ds}] loaded {adata.shape} in {time.perf_counter() - t0:.0f}s")
+                print(f"[{ds}] {run.name} (training seed {seed}) ...", flush=True)
                 try:
-                    adata = load_benchmark(ds, args.data_dir)
+                    out = _run_one(adata, run, tcfg)
                 except Exception as err:
-                    notes.append(f"{ds}: could not be loaded ({err}).")
-                    break
-                print(f"[{ds}] loaded {adata.shape} in {time.perf_counter() - t0:.0f}s", flush=True)
-            print(f"[{ds}] {run.name} ...", flush=True)
-            try:
-                out = _run_one(adata, run, tcfg)
-            except Exception as err:
-                traceback.print_exc()
-                notes.append(f"{ds} / {run.name}: failed ({type(err).__name__}: {err}).")
-                continue
-            rec = {
-                "dataset": ds,
-                "config": run.name,
-                "family": run.family,
-                "default": run.default,
-                "n_cells": int(adata.n_obs),
-                "n_scored": int(adata.obs["scored"].sum()),
-                "date": now(),
-                "status": "ok",
-                "load_avg_1min": os.getloadavg()[0],
-                **key,
-                **out,
-            }
-            write_json(path, rec)
-            results += _rows(rec, order, run.label)
-            m = out["metrics"]
-            print(
-                f"[{ds}] {run.name}: KMeans ARI {m['kmeans_ari']:.3f} NMI {m['kmeans_nmi']:.3f}"
-                f" | Leiden ARI {m['leiden_ari']:.3f} NMI {m['leiden_nmi']:.3f}"
-                f" | train {out['train_seconds']:.0f}s, {out['n_epochs']} epochs",
-                flush=True,
-            )
+                    traceback.print_exc()
+                    notes.append(f"{ds} / {run.name}: failed ({type(err).__name__}: {err}).")
+                    continue
+                rec = {
+                    "dataset": ds,
+                    "config": run.name,
+                    "family": run.family,
+                    "default": run.default,
+                    "n_cells": int(adata.n_obs),
+                    "n_scored": int(adata.obs["scored"].sum()),
+                    "date": now(),
+                    "status": "ok",
+                    "load_avg_1min": os.getloadavg()[0],
+                    **key,
+                    **out,
+                }
+                write_json(path, rec)
+                recs.append(rec)
+                m = out["metrics"]
+                print(
+                    f"[{ds}] {run.name} seed {seed}: KMeans ARI {m['kmeans_ari']:.3f} NMI "
+                    f"{m['kmeans_nmi']:.3f} | Leiden ARI {m['leiden_ari']:.3f} NMI "
+                    f"{m['leiden_nmi']:.3f} | train {out['train_seconds']:.0f}s, "
+                    f"{out['n_epochs']} epochs",
+                    flush=True,
+                )
+            if recs:
+                results += _rows(merge_seeds(recs), order, run.label)
+            if unloadable:
+                break
     meta = {
         "date": now(),
         "command": command_line(),

@@ -101,3 +101,78 @@ def test_leiden_resolution_scores_separated_blobs_perfectly():
     mixed = lr.knn_purity(rng.normal(size=(320, 6)), labels, np.ones(320, bool))
     assert 0.15 < mixed < 0.4  # random points: ~1 in 4 neighbours share the label
     assert set(s["fixed"]) == {"0.25", "0.5", "1.0"}
+
+
+def test_quality_training_seed_replicates_are_found_and_averaged(tmp_path):
+    """Runs saved under training seeds 1 and 2 sit beside the seed-0 file of the same config
+    (and not of a config whose name extends it); a row shows their mean and their sd."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        seeds = importlib.import_module("_seeds")
+    finally:
+        sys.path.remove(str(BENCH))
+    for name in (
+        "cbmc__mae.json",
+        "cbmc__mae__seed2.json",
+        "cbmc__mae__seed1.json",
+        "cbmc__mae_+protein__seed1.json",
+        "pbmc__mae__seed3.json",
+    ):
+        (tmp_path / name).write_text("{}")
+    assert seeds.saved_seeds(tmp_path, "cbmc", "mae") == [0, 1, 2]
+    assert seeds.saved_seeds(tmp_path, "cbmc", "mae_+protein") == [1]
+    assert seeds.run_path(tmp_path, "cbmc", "mae", 0).name == "cbmc__mae.json"
+    assert seeds.run_path(tmp_path, "cbmc", "mae", 2).name == "cbmc__mae__seed2.json"
+
+    def rec(seed, ari, k, secs):
+        m = {"kmeans_ari": ari, "kmeans_ari_sd": 0.001, "leiden_n_clusters": k}
+        return {
+            "train_config": {"seed": seed},
+            "metrics": m,
+            "metrics_alt": dict(m),
+            "train_seconds": secs,
+            "n_epochs": 40,
+        }
+
+    merged = seeds.merge_seeds(
+        [rec(2, 0.6, 20, 30.0), rec(0, 0.5, 18, 10.0), rec(1, 0.7, 19, 20.0)]
+    )
+    assert merged["train_seeds"] == [0, 1, 2] and merged["train_seconds"] == pytest.approx(20)
+    assert merged["metrics"]["kmeans_ari"] == pytest.approx(0.6)
+    assert merged["metrics"]["kmeans_ari_sd"] == pytest.approx(np.std([0.5, 0.6, 0.7]))
+    assert merged["metrics"]["leiden_n_clusters"] == pytest.approx(19)
+    one = seeds.merge_seeds([rec(0, 0.5, 18, 10.0)])
+    assert one["train_seeds"] == [0] and one["metrics"]["kmeans_ari_sd"] == 0.001
+
+
+def test_quality_table_marks_rows_averaged_over_training_seeds():
+    sys.path.insert(0, str(BENCH))
+    try:
+        report = importlib.import_module("_quality_report")
+    finally:
+        sys.path.remove(str(BENCH))
+    m = {
+        "kmeans_ari": 0.6123,
+        "kmeans_ari_sd": 0.05,
+        "kmeans_nmi": 0.7,
+        "leiden_ari": 0.5,
+        "leiden_nmi": 0.6,
+        "leiden_n_clusters": 19.666,
+    }
+    base = {"family": "mae", "default": True, "order": 1, "label": "mae", "metrics": m}
+    rows = {
+        "mae": {**base, "train_seeds": [0, 1, 2], "train_seconds": 12.0, "n_epochs": 40.0},
+        "pca": {
+            **base,
+            "family": "pca",
+            "default": True,
+            "order": 0,
+            "label": "PCA",
+            "metrics": {**m, "leiden_n_clusters": 14},
+        },
+    }
+    lines = report._dataset_table(rows)
+    mae = next(x for x in lines if x.startswith("| **mae**"))
+    pca = next(x for x in lines if x.startswith("| **PCA**"))
+    assert "| 0.612 ± 0.050 (3 seeds) |" in mae and "| 19.7 | 12 (40 ep) |" in mae
+    assert "seeds" not in pca and "| 14 | – |" in pca
