@@ -198,6 +198,34 @@ def _run_one(adata, run: RunConfig, tcfg: dict) -> dict:
     }
 
 
+def _train_and_save(adata, ds: str, run: RunConfig, path: Path, key: dict) -> dict:
+    """Train and score one (dataset, config, training seed) run, save it at ``path``."""
+    out = _run_one(adata, run, key["train_config"])
+    rec = {
+        "dataset": ds,
+        "config": run.name,
+        "family": run.family,
+        "default": run.default,
+        "n_cells": int(adata.n_obs),
+        "n_scored": int(adata.obs["scored"].sum()),
+        "date": now(),
+        "status": "ok",
+        "load_avg_1min": os.getloadavg()[0],
+        **key,
+        **out,
+    }
+    write_json(path, rec)
+    m = out["metrics"]
+    seed = (key["train_config"] or {}).get("seed", 0)
+    print(
+        f"[{ds}] {run.name} seed {seed}: KMeans ARI {m['kmeans_ari']:.3f} NMI "
+        f"{m['kmeans_nmi']:.3f} | Leiden ARI {m['leiden_ari']:.3f} NMI {m['leiden_nmi']:.3f}"
+        f" | train {out['train_seconds']:.0f}s, {out['n_epochs']} epochs",
+        flush=True,
+    )
+    return rec
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     import torch
@@ -229,19 +257,13 @@ def main(argv: list[str] | None = None) -> int:
                 path = run_path(runs_dir, ds, _slug(run.name), seed)
                 tcfg = _train_config(run, args.max_epochs, seed)
                 key = _key(run, tcfg)
-                redo = seed in seeds and args.rerun is not None and re.search(args.rerun, run.name)
+                wanted = run in selected and seed in seeds and not args.render_only
+                redo = wanted and args.rerun is not None and re.search(args.rerun, run.name)
                 saved = None if redo else _load_saved(path, key)
-                stale_ok = run not in selected or args.render_only or seed not in seeds
-                if saved is None and not redo and stale_ok and args.keep_earlier:
+                if saved is None and not redo and not wanted and args.keep_earlier:
                     saved = _load_saved(path, key, earlier=True)
-                if (
-                    saved is not None
-                    or args.render_only
-                    or run not in selected
-                    or seed not in seeds
-                ):
-                    if saved is not None:
-                        recs.append(saved)
+                if saved is not None or not wanted:
+                    recs += [saved] if saved is not None else []
                     continue
                 if adata is None:
                     t0 = time.perf_counter()
@@ -254,34 +276,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{ds}] loaded {adata.shape} in {time.perf_counter() - t0:.0f}s")
                 print(f"[{ds}] {run.name} (training seed {seed}) ...", flush=True)
                 try:
-                    out = _run_one(adata, run, tcfg)
+                    recs.append(_train_and_save(adata, ds, run, path, key))
                 except Exception as err:
                     traceback.print_exc()
                     notes.append(f"{ds} / {run.name}: failed ({type(err).__name__}: {err}).")
-                    continue
-                rec = {
-                    "dataset": ds,
-                    "config": run.name,
-                    "family": run.family,
-                    "default": run.default,
-                    "n_cells": int(adata.n_obs),
-                    "n_scored": int(adata.obs["scored"].sum()),
-                    "date": now(),
-                    "status": "ok",
-                    "load_avg_1min": os.getloadavg()[0],
-                    **key,
-                    **out,
-                }
-                write_json(path, rec)
-                recs.append(rec)
-                m = out["metrics"]
-                print(
-                    f"[{ds}] {run.name} seed {seed}: KMeans ARI {m['kmeans_ari']:.3f} NMI "
-                    f"{m['kmeans_nmi']:.3f} | Leiden ARI {m['leiden_ari']:.3f} NMI "
-                    f"{m['leiden_nmi']:.3f} | train {out['train_seconds']:.0f}s, "
-                    f"{out['n_epochs']} epochs",
-                    flush=True,
-                )
             if recs:
                 results += _rows(merge_seeds(recs), order, run.label)
             if unloadable:
