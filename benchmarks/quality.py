@@ -293,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         "notes": notes,
         "wall_seconds": time.perf_counter() - t_all,
     }
+    if args.render_only and args.out_json.is_file():
+        # nothing measured: the section keeps the date and command of the last measuring run
+        last = json.loads(args.out_json.read_text()).get("meta", {})
+        meta.update({k: last[k] for k in ("date", "command") if k in last})
     write_json(args.out_json, {"meta": meta, "results": results})
     print(f"{len(results)} results -> {args.out_json} ({meta['wall_seconds']:.0f}s)")
     for n in notes:
