@@ -18,8 +18,18 @@ from scssl.models import FAMILIES
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
+def _bench(name: str):
+    """Import ``benchmarks/<name>.py`` (benchmark scripts import their siblings by name)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
+
+
 @pytest.fixture(scope="module")
 def throughput_gpu():
+    # kept on sys.path for the test: the script imports siblings (SCVI's runner) when it runs
     sys.path.insert(0, str(BENCH))
     try:
         yield importlib.import_module("throughput_gpu")
@@ -59,11 +69,7 @@ def test_gpu_throughput_script_refuses_without_cuda(throughput_gpu, tmp_path, ca
 def test_quality_summary_counts_cite_seq_as_run_with_its_proteins():
     """The summary's 'as run' row scores CBMC with the +protein run (what `scssl pretrain`
     does on CITE-seq by default) and every other data set with the plain default run."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        report = importlib.import_module("_quality_report")
-    finally:
-        sys.path.remove(str(BENCH))
+    report = _bench("_quality_report")
 
     def row(ds, config, ari):
         return {"dataset": ds, "config": config, "metrics": {"kmeans_ari": ari}}
@@ -83,11 +89,7 @@ def test_quality_summary_counts_cite_seq_as_run_with_its_proteins():
 
 
 def test_leiden_resolution_scores_separated_blobs_perfectly():
-    sys.path.insert(0, str(BENCH))
-    try:
-        lr = importlib.import_module("leiden_resolution")
-    finally:
-        sys.path.remove(str(BENCH))
+    lr = _bench("leiden_resolution")
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 20, (4, 6))
     labels = np.repeat(np.array(list("abcd")), 80)
@@ -106,11 +108,7 @@ def test_leiden_resolution_scores_separated_blobs_perfectly():
 def test_quality_training_seed_replicates_are_found_and_averaged(tmp_path):
     """Runs saved under training seeds 1 and 2 sit beside the seed-0 file of the same config
     (and not of a config whose name extends it); a row shows their mean and their sd."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        seeds = importlib.import_module("_seeds")
-    finally:
-        sys.path.remove(str(BENCH))
+    seeds = _bench("_seeds")
     for name in (
         "cbmc__mae.json",
         "cbmc__mae__seed2.json",
@@ -146,11 +144,7 @@ def test_quality_training_seed_replicates_are_found_and_averaged(tmp_path):
 
 
 def test_quality_table_marks_rows_averaged_over_training_seeds():
-    sys.path.insert(0, str(BENCH))
-    try:
-        report = importlib.import_module("_quality_report")
-    finally:
-        sys.path.remove(str(BENCH))
+    report = _bench("_quality_report")
     m = {
         "kmeans_ari": 0.6123,
         "kmeans_ari_sd": 0.05,
