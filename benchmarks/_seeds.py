@@ -46,9 +46,7 @@ def merge_seeds(recs: list[dict]) -> dict:
         out["metrics_alt"] = _mean_metrics([r["metrics_alt"] for r in recs])
     out["train_seconds"] = float(np.mean([r["train_seconds"] for r in recs]))
     out["n_epochs"] = float(np.mean([r["n_epochs"] for r in recs]))
-    earlier = [r["earlier"] for r in recs if r.get("earlier")]
-    if earlier:
-        out["earlier"] = earlier[0]
-    else:
-        out.pop("earlier", None)
+    earlier = next((r["earlier"] for r in recs if r.get("earlier")), None)
+    if earlier:  # any run from an earlier train config marks the row
+        out["earlier"] = earlier
     return out
