@@ -19,6 +19,9 @@ from typing import Any
 from scssl.models import FAMILIES, config_from_dict, config_to_dict, get_family
 
 PCA = "pca"
+# the second baseline: PCA of per-gene z-scores clipped at 10 (Seurat ScaleData, the scanpy
+# tutorials' sc.pp.scale(max_value=10)); run as config name, family PCA
+PCA_SCALED = "pca scaled"
 PROTEIN_DATASETS = ("cbmc",)
 PROTEIN_FAMILIES = ("mae", "srsa_vae", "token_mae")
 # family -> axes; an axis is (values, hinted field names)
@@ -67,7 +70,16 @@ def build_grid(
     families: tuple[str, ...] = FAMILIES, *, gmt: str | None = None
 ) -> tuple[list[RunConfig], list[str]]:
     """The runs for the importable families and notes on what was skipped and why."""
-    runs = [RunConfig(PCA, PCA, default=True, label="PCA (50 PCs, same HVGs)")]
+    runs = [
+        RunConfig(PCA, PCA, default=True, label="PCA (50 PCs, same HVGs)"),
+        RunConfig(
+            PCA_SCALED,
+            PCA,
+            {"scale": True},
+            default=True,
+            label="scaled PCA (50 PCs of the same HVGs z-scored, clipped at 10)",
+        ),
+    ]
     notes: list[str] = []
     for fam in families:
         try:
@@ -123,6 +135,6 @@ def build_grid(
 def resolved_config(run: RunConfig) -> dict[str, Any]:
     """The full model config of a run (defaults filled in), as saved with its result."""
     if run.family == PCA:
-        return {"n_comps": 50}
+        return {"n_comps": 50, **({"scale": True} if run.model_config.get("scale") else {})}
     cfg_cls, _ = get_family(run.family)
     return _resolved(cfg_cls, run.model_config)

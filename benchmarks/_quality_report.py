@@ -75,62 +75,84 @@ def _row(rows: dict[str, dict], fam: str) -> dict | None:
     return rows.get(fam)
 
 
+BASELINES = {"pca": "PCA", "pca scaled": "scaled PCA"}
+
+
 def _summary(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]:
+    """Mean KMeans ARI of each default (and variant) with its margin over each PCA baseline."""
     body = []
-    alts = ["pca [smoothed]", *(f"{f} [smoothed]" for f in families)]
+    alts = [*(f"{b} [smoothed]" for b in BASELINES), *(f"{f} [smoothed]" for f in families)]
     as_run = [f"{f} [as run]" for f in families if any(f"{f} +protein" in r for r in by.values())]
-    for fam in ["pca", *families, *as_run, *alts]:
-        aris, deltas, wins, n = [], [], [], 0
+    for fam in [*BASELINES, *families, *as_run, *alts]:
+        aris, n = [], 0
+        deltas: dict[str, list[float]] = {b: [] for b in BASELINES}
+        wins: dict[str, list[str]] = {b: [] for b in BASELINES}
         for ds, rows in by.items():
             row = _row(rows, fam)
             if row is None or "pca" not in rows:
                 continue
             n += 1
-            a, p = row["metrics"]["kmeans_ari"], rows["pca"]["metrics"]["kmeans_ari"]
+            a = row["metrics"]["kmeans_ari"]
             aris.append(a)
-            deltas.append(a - p)
-            if a - p >= BEATS:
-                wins.append(ds)
+            for b in BASELINES:
+                if b in rows:
+                    deltas[b].append(a - rows[b]["metrics"]["kmeans_ari"])
+                    if deltas[b][-1] >= BEATS:
+                        wins[b].append(ds)
         if not n:
             continue
         base = fam.removesuffix(" [smoothed]").removesuffix(" [as run]")
-        name = {
-            "pca": "PCA",
-            "pca [smoothed]": "PCA + neighbour smoothing",
-        }.get(fam, f"`{base}` (defaults)")
-        if fam.endswith(" [smoothed]") and not fam.startswith("pca"):
-            name += " + neighbour smoothing"
+        if base in BASELINES:
+            name = BASELINES[base] + (" + neighbour smoothing" if base != fam else "")
+        else:
+            smoothed = " + neighbour smoothing" if "[smoothed]" in fam else ""
+            name = f"`{base}` (defaults){smoothed}"
         if fam.endswith(" [as run]"):
             name += ", CITE-seq with its proteins (as `scssl pretrain` runs it)"
-        delta = "–" if fam == "pca" else f"{np.mean(deltas):+.3f}"
-        won = "–" if fam == "pca" else f"{len(wins)}/{n}" + (f": {', '.join(wins)}" if wins else "")
-        body.append([name, str(n), f"{np.mean(aris):.3f}", delta, won])
-    header = ["embedding", "datasets", "mean KMeans ARI", "mean Δ vs PCA"]
-    return table([*header, f"beats PCA by ≥ {BEATS}"], body, "lrrrl")
+        cells = [name, str(n), f"{np.mean(aris):.3f}"]
+        for b in BASELINES:
+            if fam == b or not deltas[b]:
+                cells += ["–", "–"]
+                continue
+            won = f"{len(wins[b])}/{len(deltas[b])}" + (
+                f": {', '.join(wins[b])}" if wins[b] else ""
+            )
+            cells += [f"{np.mean(deltas[b]):+.3f}", won]
+        body.append(cells)
+    header = ["embedding", "datasets", "mean KMeans ARI"]
+    for label in BASELINES.values():
+        header += [f"mean Δ vs {label}", f"beats {label} by ≥ {BEATS}"]
+    return table(header, body, "lrrrlrl")
 
 
 def _margins(by: dict[str, dict[str, dict]], fam: str = "mae") -> list[str]:
-    """``fam``'s KMeans ARI margin over PCA per data set, as ``scssl pretrain`` runs it, with
-    PCA's own spread over KMeans seeds: how close each call against ``BEATS`` is."""
+    """``fam``'s KMeans ARI margin over each PCA per data set, as ``scssl pretrain`` runs it,
+    with that PCA's own spread over KMeans seeds: how close each call against ``BEATS`` is."""
     parts = []
     for ds, rows in by.items():
-        row, pca = _row(rows, f"{fam} [as run]"), rows.get("pca")
-        if row is None or pca is None:
+        row = _row(rows, f"{fam} [as run]")
+        if row is None or "pca" not in rows:
             continue
-        d = row["metrics"]["kmeans_ari"] - pca["metrics"]["kmeans_ari"]
+        a = row["metrics"]["kmeans_ari"]
+        vs = [
+            f"{a - rows[b]['metrics']['kmeans_ari']:+.3f} vs {label} "
+            f"(± {rows[b]['metrics']['kmeans_ari_sd']:.3f})"
+            for b, label in BASELINES.items()
+            if b in rows
+        ]
         n = len(row.get("train_seeds", [0]))
         parts.append(
-            f"{ds} {d:+.3f} (PCA ± {pca['metrics']['kmeans_ari_sd']:.3f}; "
-            f"{n} training seed{'s' if n > 1 else ''}"
+            f"{ds} {', '.join(vs)} ({n} training seed{'s' if n > 1 else ''}"
             + (", with its proteins" if row["config"].endswith("+protein") else "")
             + ")"
         )
     if not parts:
         return []
     return [
-        f"`{fam}` (defaults, as `scssl pretrain` runs it) minus PCA, KMeans ARI per data set: "
+        f"`{fam}` (defaults, as `scssl pretrain` runs it) minus each PCA, KMeans ARI per data "
+        "set (± the PCA's sd over KMeans seeds): "
         + "; ".join(parts)
-        + f". A margin within PCA's sd of {BEATS} is a close call either way. CBMC's "
+        + f". A margin within that sd of {BEATS} is a close call either way. CBMC's "
         "protein weight was chosen on CBMC, the only labelled CITE-seq set here "
         "('CITE-seq: protein weight'), so its RNA + protein margin is optimistic.",
         "",
@@ -174,13 +196,13 @@ def _published(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]
             default=None,
         )
         ours = "–" if best is None else f"{best['metrics']['kmeans_ari']:.3f} (`{best['family']}`)"
-        pca = fmt(rows["pca"]["metrics"]["kmeans_ari"]) if "pca" in rows else "–"
-        body.append([ds, pca, ours, *(f"{v:.2f}" for v in pub.values())])
+        pcas = [fmt(rows[b]["metrics"]["kmeans_ari"]) if b in rows else "–" for b in BASELINES]
+        body.append([ds, *pcas, ours, *(f"{v:.2f}" for v in pub.values())])
     if not body:
         return []
     header = [
         "dataset",
-        "PCA (ours)",
+        *(f"{label} (ours)" for label in BASELINES.values()),
         "best family default (ours)",
         *next(iter(PUBLISHED.values())),
     ]
@@ -223,11 +245,13 @@ def render(results: list[dict], meta: dict) -> str:
         "NMI on the labelled cells. A KMeans ARI marked '(3 seeds)' is the mean over "
         "training seeds 0, 1, 2 (each run scored as above) ± the sd across them, and its "
         "row's other figures are means over those runs too. PCA is `obsm['X_pca']` of the "
-        "same preprocessing "
-        "(50 PCs of the same HVGs). Bold rows are family defaults. Under each row, "
+        "same preprocessing (50 PCs of the same log-normalized HVGs); scaled PCA is "
+        "`scssl.pp.pca(scale=True)`: the same HVGs z-scored per gene and clipped at 10 "
+        "first (Seurat's ScaleData, the scanpy tutorials' `sc.pp.scale(max_value=10)`), so "
+        "every gene weighs the same. Bold rows are family defaults. Under each row, "
         "'+ neighbour smoothing' scores the same embedding with each cell's L2-normalised "
         "vector averaged over its 15 nearest neighbours (`scssl embed --smooth-k 15`, not "
-        "the default; PCA alike). The summary compares each with plain PCA; its 'CITE-seq "
+        "the default; PCA alike). The summary compares each with both PCAs; its 'CITE-seq "
         "with its proteins' rows count CBMC's RNA + protein run, as `scssl pretrain` reads "
         "the ADTs of CITE-seq data unless given `--no-protein`.",
         "",
@@ -252,7 +276,7 @@ def render(results: list[dict], meta: dict) -> str:
         for e in sorted(earlier):
             fields = ", ".join(f"{k}={v}" for k, v in json.loads(e).items())
             lines += [f"† an earlier run, not repeated (its settings that differ: {fields}).", ""]
-    lines += ["### Summary: family defaults against PCA", "", *_summary(by, families), ""]
+    lines += ["### Summary: family defaults against both PCAs", "", *_summary(by, families), ""]
     lines += _margins(by)
     lines += _smoothing_note(by)
     pub = _published(by, families)

@@ -118,7 +118,7 @@ def _rows(rec: dict, order: int, label: str) -> list[dict]:
         k = rec["smooth_variant_k"]
         alt = f"{label} + neighbour smoothing (`--smooth-k {k}`)"
         if rec["family"] == PCA:
-            alt = f"PCA + the same neighbour smoothing (k = {k})"
+            alt = f"{label.split(' (')[0]} + the same neighbour smoothing (k = {k})"
         rows.append(
             {
                 **rec,
@@ -169,7 +169,12 @@ def _load_saved(path: Path, key: dict, *, earlier: bool = False) -> dict | None:
 def _run_one(adata, run: RunConfig, tcfg: dict) -> dict:
     obs = adata.obs
     if run.family == PCA:
-        emb, secs, n_ep = adata.obsm["X_pca"], 0.0, 0
+        key = "pca_scaled" if run.model_config.get("scale") else "pca"
+        if f"X_{key}" not in adata.obsm:
+            from scssl.pp.pca import pca
+
+            pca(adata, scale=key == "pca_scaled", key_added=key)
+        emb, secs, n_ep = adata.obsm[f"X_{key}"], 0.0, 0
     else:
         from scssl.tl.embed import stored_embedding
         from scssl.tl.pretrain import pretrain

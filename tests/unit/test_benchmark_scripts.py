@@ -76,16 +76,21 @@ def test_quality_summary_counts_cite_seq_as_run_with_its_proteins():
 
     results = [
         row("pbmc", "pca", 0.60),
+        row("pbmc", "pca scaled", 0.68),
         row("pbmc", "mae", 0.70),
         row("cbmc", "pca", 0.50),
+        row("cbmc", "pca scaled", 0.55),
         row("cbmc", "mae", 0.51),
         row("cbmc", "mae +protein", 0.56),
     ]
     lines = report._summary(report._by(results), ["mae"])
     plain = next(x for x in lines if x.startswith("| `mae` (defaults) |"))
     as_run = next(x for x in lines if "as `scssl pretrain` runs it" in x)
-    assert "| 0.605 | +0.055 | 1/2: pbmc |" in plain
-    assert "| 0.630 | +0.080 | 2/2: pbmc, cbmc |" in as_run
+    # margins over PCA, then over scaled PCA, each with the data sets won by >= 0.03
+    assert "| 0.605 | +0.055 | 1/2: pbmc | -0.010 | 0/2 |" in plain
+    assert "| 0.630 | +0.080 | 2/2: pbmc, cbmc | +0.015 | 0/2 |" in as_run
+    scaled = next(x for x in lines if x.startswith("| scaled PCA |"))
+    assert "| 0.615 | +0.065 | 2/2: pbmc, cbmc | – | – |" in scaled
 
 
 def test_leiden_resolution_scores_separated_blobs_perfectly():

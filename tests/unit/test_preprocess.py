@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -82,6 +84,28 @@ def test_pca_matches_sklearn(merged):
     np.testing.assert_allclose(np.abs(ours), np.abs(ref.transform(X)), rtol=1e-3, atol=2e-3)
     np.testing.assert_allclose(a.uns["pca"]["variance"], ref.explained_variance_, rtol=1e-4)
     assert a.varm["PCs"].shape == (a.n_vars, 20)
+
+
+def test_scaled_pca_matches_scanpy_scale_then_pca(merged, monkeypatch):
+    """z-scored (clipped at 10) PCA, built block by block, equals scanpy's scale + PCA; the
+    log-normalized X_pca is left as it was."""
+    pca_mod = importlib.import_module("scssl.pp.pca")  # the module (scssl.pp.pca is the function)
+    a = merged.copy()
+    pp.preprocess(a, pp.PreprocessParams(n_top_genes=300, n_pcs=20))
+    before = a.obsm["X_pca"].copy()
+    monkeypatch.setattr(pca_mod, "_CHUNK", 97)  # several blocks, the last one short
+    pca_mod.pca(a, n_comps=20, scale=True, key_added="pca_scaled")
+    ref = ad.AnnData(a.X[:, a.var["highly_variable"].to_numpy()].toarray())
+    sc.pp.scale(ref, max_value=10)
+    assert ref.X.max() == 10  # the clip is exercised
+    sc.pp.pca(ref, n_comps=20, svd_solver="full")
+    ours = a.obsm["X_pca_scaled"]
+    np.testing.assert_allclose(np.abs(ours), np.abs(ref.obsm["X_pca"]), rtol=1e-3, atol=2e-3)
+    var = a.uns["pca_scaled"]["variance"]
+    np.testing.assert_allclose(var, ref.uns["pca"]["variance"], rtol=1e-4)
+    assert a.uns["pca_scaled"]["params"]["scale"] is True
+    assert a.varm["PCs_pca_scaled"].shape == (a.n_vars, 20)
+    np.testing.assert_array_equal(a.obsm["X_pca"], before)
 
 
 def test_pearson_residuals_and_pca_on_them(merged):
