@@ -232,6 +232,12 @@ def merge(
     help="Also compute Pearson residuals of the HVGs and run PCA on them.",
 )
 @click.option("--n-pcs", type=int, default=_P.n_pcs)
+@click.option(
+    "--scale-pca/--no-scale-pca",
+    default=_P.scale_pca,
+    show_default=True,
+    help="z-score each HVG (clipped at 10) before PCA, as Seurat and scanpy's tutorials do.",
+)
 @seed_option(_P.seed)
 @threads_option
 def preprocess(
@@ -243,6 +249,7 @@ def preprocess(
     target_sum: float,
     pearson_residuals: bool,
     n_pcs: int,
+    scale_pca: bool,
     seed: int,
     threads: int | None,
 ) -> None:
@@ -256,6 +263,7 @@ def preprocess(
         target_sum=target_sum,
         pearson_residuals=pearson_residuals,
         n_pcs=n_pcs,
+        scale_pca=scale_pca,
         seed=seed,
     )
     steps.preprocess(input_, output, params=params, hvg_output=hvg_output)

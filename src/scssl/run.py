@@ -71,6 +71,7 @@ def preprocess_params(p: dict[str, Any]) -> PreprocessParams:
         target_sum=p["target_sum"],
         pearson_residuals=p["pearson_residuals"],
         n_pcs=p["n_pcs"],
+        scale_pca=p["scale_pca"],
         seed=p["seed"],
     )
 

@@ -129,6 +129,31 @@ def test_chain_outputs_open_in_scanpy(chain, sim_dir):
     assert not list(out.rglob("*.tmp*"))
 
 
+def test_preprocess_pca_is_of_scaled_genes_unless_no_scale_pca(chain, tmp_path):
+    """Default: PCA of the z-scored HVGs (clipped at 10); --no-scale-pca: of log-normalized."""
+    pre = read_h5ad(chain)
+    assert pre.uns["pca"]["params"]["scale"]
+    X = pre.X[:, pre.var["highly_variable"].to_numpy()].toarray()
+    z = np.clip((X - X.mean(0)) / X.std(0, ddof=1).clip(1e-12), -10, 10)
+    pc1 = np.linalg.svd(z - z.mean(0), full_matrices=False)[0][:, 0]
+    assert abs(np.corrcoef(pc1, pre.obsm["X_pca"][:, 0])[0, 1]) > 0.999
+    scssl(
+        "preprocess",
+        "--input",
+        chain.parent / "merged.h5ad",
+        "--output",
+        tmp_path / "plain.h5ad",
+        "--n-top-genes",
+        500,
+        "--no-scale-pca",
+    )
+    plain = read_h5ad(tmp_path / "plain.h5ad")
+    assert not plain.uns["pca"]["params"]["scale"]
+    lc = X - X.mean(0)
+    pc1 = np.linalg.svd(lc, full_matrices=False)[0][:, 0]
+    assert abs(np.corrcoef(pc1, plain.obsm["X_pca"][:, 0])[0, 1]) > 0.999
+
+
 def test_same_seed_same_bytes(chain, sim_dir, tmp_path):
     again = _chain(sim_dir, tmp_path, 0)
     assert _hash(read_h5ad(again)) == _hash(read_h5ad(chain))

@@ -77,7 +77,7 @@ def test_protein_clr(merged):
 
 def test_pca_matches_sklearn(merged):
     a = merged.copy()
-    pp.preprocess(a, pp.PreprocessParams(n_top_genes=300, n_pcs=20))
+    pp.preprocess(a, pp.PreprocessParams(n_top_genes=300, n_pcs=20, scale_pca=False))
     X = a.X[:, a.var["highly_variable"].to_numpy()].toarray()
     ref = PCA(20, svd_solver="full").fit(X)
     ours = a.obsm["X_pca"]
@@ -91,7 +91,7 @@ def test_scaled_pca_matches_scanpy_scale_then_pca(merged, monkeypatch):
     log-normalized X_pca is left as it was."""
     pca_mod = importlib.import_module("scssl.pp.pca")  # the module (scssl.pp.pca is the function)
     a = merged.copy()
-    pp.preprocess(a, pp.PreprocessParams(n_top_genes=300, n_pcs=20))
+    pp.preprocess(a, pp.PreprocessParams(n_top_genes=300, n_pcs=20, scale_pca=False))
     before = a.obsm["X_pca"].copy()
     monkeypatch.setattr(pca_mod, "_CHUNK", 97)  # several blocks, the last one short
     pca_mod.pca(a, n_comps=20, scale=True, key_added="pca_scaled")

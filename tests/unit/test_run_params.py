@@ -27,6 +27,14 @@ def test_every_param_is_read_by_scssl_run_or_pipeline_only():
     assert params >= PIPELINE_ONLY
 
 
+def test_packaged_schema_is_the_pipelines_schema():
+    """``scssl run`` reads the packaged copy; it must be the pipeline's file, byte for byte
+    (edit nextflow_schema.json at the root, then copy it to src/scssl/assets/)."""
+    root = (REPO / "nextflow_schema.json").read_text()
+    packaged = (REPO / "src/scssl/assets/nextflow_schema.json").read_text()
+    assert packaged == root, "src/scssl/assets/nextflow_schema.json differs from the root one"
+
+
 def test_test_profile_params_file_is_valid():
     p = load_params(REPO / "conf" / "test_params.yaml")
     assert p["n_top_genes"] == 500 and p["max_epochs"] == 3

@@ -1,4 +1,5 @@
-"""The ``scssl preprocess`` step: HVG on counts, normalize, optional Pearson residuals, CLR, PCA."""
+"""The ``scssl preprocess`` step: HVG on counts, normalize, optional Pearson residuals, CLR,
+PCA (of z-scored HVGs by default)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ class PreprocessParams:
     target_sum: float = 1e4
     pearson_residuals: bool = False
     n_pcs: int = 50
+    # z-score each HVG (clipped at 10) before PCA, as Seurat and the scanpy tutorials do: on
+    # the 5 labelled benchmark sets KMeans ARI 0.655 vs 0.578 unscaled (docs/benchmarks.md)
+    scale_pca: bool = True
     seed: int = 0
 
 
@@ -29,8 +33,9 @@ def preprocess(adata: ad.AnnData, params: PreprocessParams) -> ad.AnnData:
     """Run HVG selection (on counts, before normalizing: no extra copy), normalization, CLR, PCA.
 
     Raw counts stay in ``layers['counts']``; ``X`` becomes log1p-normalized.
-    With ``pearson_residuals`` the residuals of the HVGs go to ``obsm['pearson_residuals']``
-    and PCA is computed on them instead of on log-normalized values.
+    PCA runs on the log-normalized HVGs, z-scored per gene first with ``scale_pca``. With
+    ``pearson_residuals`` the residuals of the HVGs go to ``obsm['pearson_residuals']`` and
+    PCA is computed on them instead (they are on a common scale already).
     """
     if "counts" not in adata.layers:
         raise InputError("no layers['counts'] in the input; give the output of `scssl merge`.")
@@ -45,7 +50,7 @@ def preprocess(adata: ad.AnnData, params: PreprocessParams) -> ad.AnnData:
         pearson_residuals(adata, genes=adata.var["highly_variable"].to_numpy())
         pca(adata, n_comps=params.n_pcs, obsm_key="pearson_residuals")
     else:
-        pca(adata, n_comps=params.n_pcs)
+        pca(adata, n_comps=params.n_pcs, scale=params.scale_pca)
     adata.uns["scssl_preprocess"] = {
         "params": {k: v for k, v in vars(params).items() if v is not None}
     }
