@@ -146,8 +146,9 @@ def test_two_sites_lower_the_loss_and_give_an_embedding(fed_run, sites):
         sum(n[s] * r1["sites"][s]["loss"] for s in n) / sum(n.values())
     )
     union = read_gene_list(fed_run / "genes" / "sim_1.txt")
-    _, ckpt = load_checkpoint(fed_run / "global")
+    glob, ckpt = load_checkpoint(fed_run / "global")
     assert list(ckpt.spec.genes[: len(union)]) == union  # union of site HVGs, in order
+    assert not glob.config.standardize  # mae's gene sds would need every site's cells
     adata = io.read_h5ad(sites["sim_2"])
     key = embed(adata, fed_run / "global")
     z = adata.obsm[key]

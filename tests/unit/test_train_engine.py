@@ -230,21 +230,31 @@ def test_model_gene_data_is_used_without_a_copy_and_hashes_alike(adata):
     assert dhash == reference.hexdigest()
 
 
-def test_standardized_input_survives_checkpoint(adata, tmp_path):
-    module, hist, dhash, tr = pretrain(
-        adata,
-        model_config={"standardize": True},
-        train_config=_tcfg(max_epochs=2),
-        progress=False,
-    )
-    assert len(module.extras["gene_std"]) == module.spec.n_genes
+def test_mae_scales_genes_by_their_sd_and_the_scale_survives_checkpoint(adata, tmp_path):
+    """Default mae: each gene divided by its sd over the training cells, not centred (zeros
+    stay zeros); the sds are saved with the weights, so a reloaded model embeds alike."""
+    module, hist, dhash, tr = pretrain(adata, train_config=_tcfg(max_epochs=2), progress=False)
+    assert module.config.standardize and not module.config.center
+    assert "gene_mean" not in module.extras
     data, _ = build_cell_data(adata, module.spec)
+    X = data.X.toarray().astype(np.float64)
+    np.testing.assert_allclose(module.extras["gene_std"], X.std(0), rtol=1e-4, atol=1e-3)
     x = data.batch(np.arange(adata.n_obs))["x"]
-    z = (x - module.gene_mean) / module.gene_std
-    np.testing.assert_allclose(z.mean(0).numpy(), 0, atol=1e-3)
+    xs = module._x({"x": x})
+    assert torch.equal(xs == 0, x == 0)
+    expected = np.minimum(X / np.asarray(module.extras["gene_std"]), 10.0)
+    np.testing.assert_allclose(xs.numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert (expected == 10.0).any()  # rare genes' detections reach the clip
     ck = save_checkpoint(tmp_path / "ck", module, tr.config, history=hist, data_hash=dhash)
     loaded, _ = load_checkpoint(ck)
     np.testing.assert_array_equal(embed_module(loaded, data), embed_module(module, data))
+    # center=True: z-scores, the means saved too
+    centred, *_ = pretrain(
+        adata, model_config={"center": True}, train_config=_tcfg(max_epochs=1), progress=False
+    )
+    z = centred._x({"x": x}).numpy()
+    expected = np.clip((X - X.mean(0)) / np.asarray(centred.extras["gene_std"]), -10, 10)
+    np.testing.assert_allclose(z, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_cpu_bf16_autocast_only_where_native(adata, monkeypatch):

@@ -27,7 +27,7 @@ from scipy import sparse
 from .._errors import InputError
 from .._keys import COUNTS_LAYER
 from ..io.h5ad_parts import BLOCK_NNZ, csr_rows
-from .dataset import COUNTS, CellData, X
+from .dataset import COUNTS, CellData, X, _moments
 from .prepare import _columns, align_genes, cell_vectors
 from .spec import DataSpec
 
@@ -145,6 +145,10 @@ class BackedCellData(CellData):
     @property
     def n_genes(self) -> int:
         return len(self.pos)
+
+    def gene_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-gene mean and mean square of ``X`` over every cell: one pass over the file."""
+        return _moments((M for _, M in self._row_blocks("X")), self.n_genes)
 
     def shuffled(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Blocks in random order, the cells of each block in random order."""

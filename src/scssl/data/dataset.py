@@ -33,6 +33,17 @@ def dense_on_device(
     return out
 
 
+def _moments(blocks, n_genes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and mean square over the rows of CSR ``blocks`` (float64)."""
+    total, sq, n = np.zeros(n_genes), np.zeros(n_genes), 0
+    for M in blocks:
+        M = M.astype(np.float64)  # float32 sums over many cells would drift
+        total += np.asarray(M.sum(axis=0)).ravel()
+        sq += np.asarray(M.multiply(M).sum(axis=0)).ravel()
+        n += M.shape[0]
+    return total / max(n, 1), sq / max(n, 1)
+
+
 class CellData:
     """Per-cell arrays for one dataset, sliced by :meth:`batch` into a dict of tensors.
 
@@ -83,6 +94,10 @@ class CellData:
             device=device,
             resident=resident,
         )
+
+    def gene_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-gene mean and mean square of ``X`` over every cell (float64)."""
+        return _moments([self.X], self.n_genes)
 
     def shuffled(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """An epoch's order of the cells ``idx`` (a seeded permutation)."""

@@ -28,6 +28,9 @@ class SSLModule(nn.Module):
     #: ``scssl embed`` stores each cell's embedding scaled to unit length (the direction
     #: carries the cell type, the length nuisance such as depth); ``embed`` keeps it as is
     unit_embedding: ClassVar[bool] = False
+    #: model Config defaults for federated training, where no statistic of the cells may
+    #: leave a site (``build_extras`` sees no data there)
+    federated_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, spec: DataSpec, extras: dict[str, Any] | None = None):
         super().__init__()
@@ -36,8 +39,12 @@ class SSLModule(nn.Module):
         self.extras = extras or {}
 
     @classmethod
-    def build_extras(cls, config: Any, spec: DataSpec, adata: Any) -> dict[str, Any]:
-        """Data-derived, JSON-able construction arguments (saved in the checkpoint)."""
+    def build_extras(
+        cls, config: Any, spec: DataSpec, adata: Any, data: Any = None
+    ) -> dict[str, Any]:
+        """Data-derived, JSON-able construction arguments (saved in the checkpoint).
+
+        ``data`` is the training ``CellData`` (or ``BackedCellData``) when there is one."""
         return {}
 
     def input_keys(self) -> frozenset[str] | None:

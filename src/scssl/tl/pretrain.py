@@ -85,7 +85,7 @@ def pretrain(
                 adata, spec, device=device, resident=tcfg.resident and not ddp
             )
         try:
-            extras = module_cls.build_extras(config, spec, adata)
+            extras = module_cls.build_extras(config, spec, adata, data=data)
         except InputError as err:
             if backed is None:
                 raise
