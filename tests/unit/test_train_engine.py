@@ -231,9 +231,11 @@ def test_model_gene_data_is_used_without_a_copy_and_hashes_alike(adata):
 
 
 def test_mae_scales_genes_by_their_sd_and_the_scale_survives_checkpoint(adata, tmp_path):
-    """Default mae: each gene divided by its sd over the training cells, not centred (zeros
-    stay zeros); the sds are saved with the weights, so a reloaded model embeds alike."""
-    module, hist, dhash, tr = pretrain(adata, train_config=_tcfg(max_epochs=2), progress=False)
+    """standardize=true: each gene divided by its sd over the training cells, not centred
+    (zeros stay zeros); the sds are saved with the weights, so a reloaded model embeds alike."""
+    module, hist, dhash, tr = pretrain(
+        adata, model_config={"standardize": True}, train_config=_tcfg(max_epochs=2), progress=False
+    )
     assert module.config.standardize and not module.config.center
     assert "gene_mean" not in module.extras
     data, _ = build_cell_data(adata, module.spec)
@@ -250,7 +252,10 @@ def test_mae_scales_genes_by_their_sd_and_the_scale_survives_checkpoint(adata, t
     np.testing.assert_array_equal(embed_module(loaded, data), embed_module(module, data))
     # center=True: z-scores, the means saved too
     centred, *_ = pretrain(
-        adata, model_config={"center": True}, train_config=_tcfg(max_epochs=1), progress=False
+        adata,
+        model_config={"standardize": True, "center": True},
+        train_config=_tcfg(max_epochs=1),
+        progress=False,
     )
     z = centred._x({"x": x}).numpy()
     expected = np.clip((X - X.mean(0)) / np.asarray(centred.extras["gene_std"]), -10, 10)
