@@ -133,6 +133,11 @@ class MAEModule(SSLModule):
             if config.center:
                 extras["gene_mean"] = mean.tolist()
             extras["gene_std"] = np.sqrt(np.maximum(sq - mean**2, 1e-6)).tolist()
+            if spec.n_proteins and adata is not None:
+                from ..data.prepare import cell_vectors
+
+                prot = cell_vectors(adata, spec)[1].astype(np.float64)
+                extras["protein_std"] = np.maximum(prot.std(axis=0), 1e-3).tolist()
         if config.masker == "programme":
             extras["programmes"] = cls._programmes(config, spec, adata)
         return extras
@@ -184,6 +189,8 @@ class MAEModule(SSLModule):
         std = torch.tensor(ex.get("gene_std", [1.0] * g), dtype=torch.float32)
         self.register_buffer("gene_mean", mean, persistent=False)
         self.register_buffer("gene_std", std, persistent=False)
+        pstd = torch.tensor(ex.get("protein_std", [1.0] * self.n_prot), dtype=torch.float32)
+        self.register_buffer("protein_std", pstd, persistent=False)
 
     def _x(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log-normalized input, divided by each gene's sd (minus its mean with ``center``),
@@ -202,12 +209,17 @@ class MAEModule(SSLModule):
         x_in = swap_corrupt(x, mask) if c.masker == "swap" else x * (1.0 - mask)
         return x_in, mask
 
+    def _p(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Protein CLR values, divided by each protein's sd (clipped at 10) when
+        ``standardize`` (the scale of the genes)."""
+        return (batch[PROTEIN] / self.protein_std).clamp(-10.0, 10.0)
+
     def input_keys(self) -> frozenset[str] | None:
         keys = {X} if self.config.loss == "mse" else {X, COUNTS}
         return frozenset(keys | ({PROTEIN} if self.n_prot else set()))
 
     def _inputs(self, batch: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x, batch[PROTEIN]], dim=1) if self.n_prot else x
+        return torch.cat([x, self._p(batch)], dim=1) if self.n_prot else x
 
     def _genes_for_loss(self, n_genes: int, device: torch.device) -> GeneWindow | None:
         """The gene columns scored this step (None: all).
@@ -234,7 +246,7 @@ class MAEModule(SSLModule):
         x = self._x(batch)
         x_in, mask = self.corrupt(x)
         if self.n_prot:
-            p = batch[PROTEIN]
+            p = self._p(batch)
             p_mask = random_mask(p, c.mask_rate)
             h = self.decoder(self.encoder(torch.cat([x_in, p * (1.0 - p_mask)], 1)))
         else:
