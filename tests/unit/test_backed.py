@@ -77,6 +77,24 @@ def test_backed_names_a_file_without_counts(pre_file, tmp_path):
         BackedCellData(bad, read_shell(bad), spec_from_anndata(adata))
 
 
+def test_backed_standardize_saves_the_in_memory_gene_scale(pre_file, tmp_path):
+    """mae standardize=true out of core: the gene and protein sds come from one pass over the
+    file and equal those of an in-memory run."""
+    over = {"max_epochs": 1, "device": "cpu"}
+    cfg = {"standardize": True}
+    mem, *_ = pretrain(
+        io.read_h5ad(pre_file), model_config=cfg, train_config=train_config_for("mae", over),
+        progress=False,
+    )  # fmt: skip
+    out = pretrain_step(
+        pre_file, tmp_path / "ckpt", model_config=cfg, train_overrides=over, backed=True,
+        progress=False,
+    )  # fmt: skip
+    disk, _ = load_checkpoint(out)
+    for key in ("gene_std", "protein_std"):
+        np.testing.assert_allclose(disk.extras[key], mem.extras[key], rtol=1e-6)
+
+
 def test_backed_refuses_options_that_need_the_whole_matrix(pre_file, tmp_path):
     with pytest.raises(InputError, match="--backed: these mae options need the whole matrix"):
         pretrain_step(
