@@ -116,10 +116,7 @@ def init(
     names = union_gene_lists(read_gene_list(p) for p in gene_lists)
     try:
         cfg_cls, module_cls = get_family(family)
-        # e.g. mae's per-gene sd needs every site's cells: off here unless asked for
-        config = config_from_dict(
-            cfg_cls, {**module_cls.federated_defaults, **dict(model_config or {})}
-        )
+        config = config_from_dict(cfg_cls, dict(model_config or {}))
     except (ValueError, TypeError) as err:
         raise InputError(f"--family {family}: {err}") from None
     spec = vocab_spec(names)

@@ -28,9 +28,6 @@ class SSLModule(nn.Module):
     #: ``scssl embed`` stores each cell's embedding scaled to unit length (the direction
     #: carries the cell type, the length nuisance such as depth); ``embed`` keeps it as is
     unit_embedding: ClassVar[bool] = False
-    #: model Config defaults for federated training, where no statistic of the cells may
-    #: leave a site (``build_extras`` sees no data there)
-    federated_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, spec: DataSpec, extras: dict[str, Any] | None = None):
         super().__init__()

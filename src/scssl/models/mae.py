@@ -119,8 +119,6 @@ class MAEModule(SSLModule):
         "cpu_bf16": True,
     }
 
-    federated_defaults: ClassVar[dict] = {"standardize": False}  # gene sds: all sites' cells
-
     @classmethod
     def build_extras(cls, config: MAEConfig, spec: DataSpec, adata, data=None) -> dict:
         extras: dict = {}
