@@ -131,10 +131,8 @@ class MAEModule(SSLModule):
             if config.center:
                 extras["gene_mean"] = mean.tolist()
             extras["gene_std"] = np.sqrt(np.maximum(sq - mean**2, 1e-6)).tolist()
-            if spec.n_proteins and adata is not None:
-                from ..data.prepare import cell_vectors
-
-                prot = cell_vectors(adata, spec)[1].astype(np.float64)
+            if data.protein is not None:  # the CLR values the training data already holds
+                prot = data.protein.cpu().numpy().astype(np.float64)
                 extras["protein_std"] = np.maximum(prot.std(axis=0), 1e-3).tolist()
         if config.masker == "programme":
             extras["programmes"] = cls._programmes(config, spec, adata)
