@@ -48,16 +48,16 @@ class MAEConfig:
     # 10 ADTs beside 2,000 genes: at weight 1 they barely shape the latent. On CBMC (3
     # training seeds) weight 10 gives KMeans ARI 0.544 vs RNA alone 0.523 (1: 0.533, 30:
     # 0.534); CBMC is the only labelled CITE-seq set, so this is tuned on it
-    # (benchmarks/protein_weight.py, docs/benchmarks.md). With standardize=true weight 1 is
-    # better (0.573 vs RNA alone 0.567; 3: 0.539, 10: 0.534)
+    # (benchmarks/protein_weight.py, docs/benchmarks.md). With standardize=true (proteins
+    # scaled too) weight 1 suits CBMC better (0.589 vs RNA alone 0.567; 3: 0.537)
     protein_weight: float = 10.0
     # standardize: each gene's log-normalized values divided by its sd over the training
     # cells, clipped at 10, as input and as reconstruction target (every gene weighs alike,
     # as in a scaled PCA); not centred unless ``center``: a zero stays "not detected", which
     # masking and swap rely on. Opt-in: it raises mean KMeans ARI over the 5 labelled sets
-    # (0.659 -> 0.703, 3 training seeds; Baron 0.709 -> 0.888) but lowered a frozen
-    # encoder's linear label transfer across samples on simulated data (0.90 < 0.95,
-    # tests/unit/test_finetune.py); not the default until that is understood
+    # (0.659 -> 0.703, 3 training seeds; Baron 0.709 -> 0.888), but the protein weight CBMC
+    # then wants (1) leaves a frozen encoder with linear label transfer across simulated
+    # CITE-seq samples at 0.63 (tests/unit/test_finetune.py wants 0.95); docs/models.md
     standardize: bool = False
     center: bool = False
     gmt: str = ""
