@@ -55,9 +55,9 @@ class MAEConfig:
     # cells, clipped at 10, as input and as reconstruction target (every gene weighs alike,
     # as in a scaled PCA); not centred unless ``center``: a zero stays "not detected", which
     # masking and swap rely on. Opt-in: it raises mean KMeans ARI over the 5 labelled sets
-    # (0.659 -> 0.703, 3 training seeds; Baron 0.709 -> 0.888), but the protein weight CBMC
-    # then wants (1) leaves a frozen encoder with linear label transfer across simulated
-    # CITE-seq samples at 0.63 (tests/unit/test_finetune.py wants 0.95); docs/models.md
+    # (0.659 -> 0.703, 3 training seeds; Baron 0.709 -> 0.888) but lowers label transfer
+    # (full fine-tune macro-F1 Baron 0.955 -> 0.937, pbmc4k 0.972 -> 0.963): the highly
+    # expressed genes that tell close types apart lose their weight; docs/models.md
     standardize: bool = False
     center: bool = False
     gmt: str = ""
