@@ -34,9 +34,10 @@ def quick_encoder(
     seed: int = 0,
     model_config: dict | None = None,
 ) -> Path:
-    """A ``mae`` (defaults, or ``model_config``) pretrained on ``adata`` (no labels), saved: the family's own
-    schedule (600 steps, ~7 s on 800 cells), or ``epochs`` epochs. A few epochs of 800 cells
-    are a few optimizer steps (2 an epoch at 512 cells a batch): not a pretrained encoder."""
+    """A ``mae`` (defaults, or ``model_config``) pretrained on ``adata`` (no labels), saved:
+    the family's own schedule (600 steps, ~7 s on 800 cells), or ``epochs`` epochs. A few
+    epochs of 800 cells are a few optimizer steps (2 an epoch at 512 cells a batch): not a
+    pretrained encoder."""
     from scssl.tl.pretrain import pretrain, train_config_for
     from scssl.train import save_checkpoint
 
