@@ -24,6 +24,15 @@ PCA = "pca"
 PCA_SCALED = "pca scaled"
 PROTEIN_DATASETS = ("cbmc",)
 PROTEIN_FAMILIES = ("mae", "srsa_vae", "token_mae")
+# opt-in settings a user may prefer to a default, scored beside it: name -> (family, model
+# config, model config with the proteins); docs/models.md says when to use them
+OPT_INS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "mae standardize=true": (
+        "mae",
+        {"standardize": True},
+        {"standardize": True, "protein_weight": 1.0},
+    ),
+}
 # family -> axes; an axis is (values, hinted field names)
 AXES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "mae": [(("random", "swap"), ("masker",)), (("mse", "nb"), ("loss",))],
@@ -129,6 +138,21 @@ def build_grid(
                     label=f"{fam} RNA + protein",
                 )
             )
+    for name, (fam, mc, mc_protein) in OPT_INS.items():
+        if fam not in families or any(n.startswith(f"`{fam}`: not importable") for n in notes):
+            continue
+        runs.append(RunConfig(name, fam, mc, label=f"{name} (opt-in)"))
+        runs.append(
+            RunConfig(
+                f"{name} +protein",
+                fam,
+                mc_protein,
+                use_protein=True,
+                datasets=PROTEIN_DATASETS,
+                label=f"{name} (opt-in) RNA + protein"
+                + "".join(f", {k}={v}" for k, v in mc_protein.items() if k not in mc),
+            )
+        )
     return runs, notes
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from _quality_configs import OPT_INS
 from _quality_md import fmt, reproduce, table
 
 SECTION = "## Embedding quality"
@@ -82,8 +83,13 @@ def _summary(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]:
     """Mean KMeans ARI of each default (and variant) with its margin over each PCA baseline."""
     body = []
     alts = [*(f"{b} [smoothed]" for b in BASELINES), *(f"{f} [smoothed]" for f in families)]
-    as_run = [f"{f} [as run]" for f in families if any(f"{f} +protein" in r for r in by.values())]
-    for fam in [*BASELINES, *families, *as_run, *alts]:
+    opt_ins = [o for o in OPT_INS if any(o in rows for rows in by.values())]
+    as_run = [
+        f"{f} [as run]"
+        for f in [*families, *opt_ins]
+        if any(f"{f} +protein" in r for r in by.values())
+    ]
+    for fam in [*BASELINES, *families, *opt_ins, *as_run, *alts]:
         aris, n = [], 0
         deltas: dict[str, list[float]] = {b: [] for b in BASELINES}
         wins: dict[str, list[str]] = {b: [] for b in BASELINES}
@@ -106,8 +112,14 @@ def _summary(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]:
             name = BASELINES[base] + (" + neighbour smoothing" if base != fam else "")
         else:
             smoothed = " + neighbour smoothing" if "[smoothed]" in fam else ""
-            name = f"`{base}` (defaults){smoothed}"
-        if fam.endswith(" [as run]"):
+            fam_name, _, setting = base.partition(" ")
+            name = f"`{fam_name}` {setting} (opt-in)" if setting else f"`{base}` (defaults)"
+            name += smoothed
+        if fam.endswith(" [as run]") and base in OPT_INS:
+            _, mc, mc_protein = OPT_INS[base]
+            extra = ", ".join(f"{k}={v}" for k, v in mc_protein.items() if k not in mc)
+            name += f", CITE-seq with its proteins ({extra})"
+        elif fam.endswith(" [as run]"):
             name += ", CITE-seq with its proteins (as `scssl pretrain` runs it)"
         cells = [name, str(n), f"{np.mean(aris):.3f}"]
         for b in BASELINES:
@@ -248,7 +260,9 @@ def render(results: list[dict], meta: dict) -> str:
         "same preprocessing (50 PCs of the same log-normalized HVGs); scaled PCA is "
         "`scssl.pp.pca(scale=True)`: the same HVGs z-scored per gene and clipped at 10 "
         "first (Seurat's ScaleData, the scanpy tutorials' `sc.pp.scale(max_value=10)`), so "
-        "every gene weighs the same. Bold rows are family defaults. Under each row, "
+        "every gene weighs the same. Bold rows are family defaults; '(opt-in)' rows are "
+        "settings a user turns on (`--set`), scored beside the defaults, not chosen as "
+        "defaults (docs/models.md says when to use them). Under each row, "
         "'+ neighbour smoothing' scores the same embedding with each cell's L2-normalised "
         "vector averaged over its 15 nearest neighbours (`scssl embed --smooth-k 15`, not "
         "the default; PCA alike). The summary compares each with both PCAs; its 'CITE-seq "
@@ -276,7 +290,12 @@ def render(results: list[dict], meta: dict) -> str:
         for e in sorted(earlier):
             fields = ", ".join(f"{k}={v}" for k, v in json.loads(e).items())
             lines += [f"† an earlier run, not repeated (its settings that differ: {fields}).", ""]
-    lines += ["### Summary: family defaults against both PCAs", "", *_summary(by, families), ""]
+    lines += [
+        "### Summary: family defaults and opt-in settings against both PCAs",
+        "",
+        *_summary(by, families),
+        "",
+    ]
     lines += _margins(by)
     lines += _smoothing_note(by)
     pub = _published(by, families)

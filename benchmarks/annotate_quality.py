@@ -19,6 +19,8 @@ Usage::
     python benchmarks/annotate_quality.py
     python benchmarks/annotate_quality.py --parts scale --scale-threads 2
     python benchmarks/annotate_quality.py --render-only
+    python benchmarks/annotate_quality.py --parts transfer --set standardize=true \
+        --scratch /tmp/annot_std --out-md none    # an opt-in encoder setting, not published
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from _annotate_report import SECTION, render
 from _quality_md import REPO, command_line, machine_facts, now, replace_section
 
 from scssl._atomic import write_json
+from scssl._cli_common import _parse_set
 
 PACKAGES = ("scssl", "torch", "scanpy", "scikit-learn", "anndata", "leidenalg", "igraph")
 SCRATCH = REPO / "benchmarks/_scratch/annotate"
@@ -70,11 +73,31 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out-md", default=str(REPO / "docs/benchmarks.md"), help="'none': skip")
     p.add_argument("--render-only", action="store_true")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="mae model config of the encoders (as scssl pretrain --set); needs --out-md none",
+    )
+    args = p.parse_args(argv)
+    try:
+        args.model_config = _parse_set(tuple(args.sets), "--set")
+    except Exception as err:
+        p.error(str(err))
+    if args.model_config and args.out_md != "none":
+        p.error("--set scores a non-default encoder: give --out-md none (and a --scratch)")
+    return args
 
 
-def _encoder(adata, folder: Path, epochs: int | None, min_steps: int = 0) -> dict:
-    """Pretrain the default mae on every cell of ``adata`` (no labels) once; its facts."""
+def _encoder(
+    adata, folder: Path, epochs: int | None, min_steps: int = 0, model_config=None
+) -> dict:
+    """Pretrain a mae (defaults, or ``model_config``) on every cell of ``adata`` (no labels)
+    once; its facts."""
+    from scssl.models import config_from_dict, config_to_dict
+    from scssl.models.mae import MAEConfig
     from scssl.tl.pretrain import pretrain, train_config_for
     from scssl.train import save_checkpoint
 
@@ -82,13 +105,18 @@ def _encoder(adata, folder: Path, epochs: int | None, min_steps: int = 0) -> dic
     if min_steps:
         over["min_steps"] = min_steps
     tcfg = train_config_for("mae", over)
+    mcfg = config_to_dict(config_from_dict(MAEConfig, dict(model_config or {})))
     if (folder / "config.json").is_file():
-        saved = json.loads((folder / "config.json").read_text())["train_config"]
-        if saved != json.loads(json.dumps(asdict(tcfg))):  # other defaults: train again
+        saved = json.loads((folder / "config.json").read_text())
+        if saved["train_config"] != json.loads(json.dumps(asdict(tcfg))) or saved[
+            "model_config"
+        ] != json.loads(json.dumps(mcfg)):  # other settings: train again
             shutil.rmtree(folder)
     if not (folder / "config.json").is_file():
         t0 = time.perf_counter()
-        module, hist, dhash, _ = pretrain(adata, family="mae", train_config=tcfg, progress=False)
+        module, hist, dhash, _ = pretrain(
+            adata, family="mae", model_config=model_config, train_config=tcfg, progress=False
+        )
         secs = time.perf_counter() - t0
         save_checkpoint(folder, module, tcfg, history=hist, data_hash=dhash)
         (folder / "seconds.txt").write_text(f"{secs:.1f}\n")
@@ -138,7 +166,7 @@ def transfer(name: str, args, data_dir) -> dict:
 
     adata = load_benchmark(name, data_dir)
     enc_dir = args.scratch / f"{name}_mae"
-    enc = _encoder(adata, enc_dir, args.pretrain_epochs, args.pretrain_min_steps)
+    enc = _encoder(adata, enc_dir, args.pretrain_epochs, args.pretrain_min_steps, args.model_config)
     ref_m, q_m, how = _split(name, adata)
     ref, query = adata[ref_m].copy(), adata[q_m].copy()
     truth = query.obs["label"].astype(str).to_numpy()
@@ -172,6 +200,8 @@ def transfer(name: str, args, data_dir) -> dict:
                 row[tag]["unknown"] = float((pred == "Unknown").mean())
             runs.append(row)
             print(name, mode, seed, f"{row['cell']['macro_f1']:.4f}", flush=True)
+        f1 = [r["cell"]["macro_f1"] for r in runs if r["mode"] == mode]
+        print(name, mode, f"mean macro-F1 per cell {np.mean(f1):.3f}", flush=True)
     return {
         "dataset": name,
         "split": how,
@@ -198,7 +228,7 @@ def markers(args, data_dir) -> dict:
     ):
         adata = load_benchmark(name, data_dir)
         enc_dir = args.scratch / f"{name}_mae"
-        _encoder(adata, enc_dir, args.pretrain_epochs, args.pretrain_min_steps)
+        _encoder(adata, enc_dir, args.pretrain_epochs, args.pretrain_min_steps, args.model_config)
         embed(adata, enc_dir)
         cluster(adata, use_rep="X_scssl_mae", resolutions=(1.0,), umap=False)
         scored = adata.obs["scored"].to_numpy()

@@ -93,6 +93,43 @@ def test_quality_summary_counts_cite_seq_as_run_with_its_proteins():
     assert "| 0.615 | +0.065 | 2/2: pbmc, cbmc | – | – |" in scaled
 
 
+def test_quality_summary_lists_opt_in_settings_apart_from_the_defaults():
+    """An opt-in setting (``OPT_INS``) gets its own summary rows, named as opt-in, with its
+    CITE-seq row scored on its own +protein run, never mixed into the default's rows."""
+    report = _bench("_quality_report")
+    configs = _bench("_quality_configs")
+    opt = next(iter(configs.OPT_INS))
+
+    def row(ds, config, ari):
+        return {"dataset": ds, "config": config, "metrics": {"kmeans_ari": ari}}
+
+    results = [
+        row("pbmc", "pca", 0.60),
+        row("pbmc", "pca scaled", 0.68),
+        row("pbmc", "mae", 0.70),
+        row("pbmc", opt, 0.74),
+        row("cbmc", "pca", 0.50),
+        row("cbmc", "pca scaled", 0.55),
+        row("cbmc", "mae", 0.51),
+        row("cbmc", "mae +protein", 0.56),
+        row("cbmc", opt, 0.57),
+        row("cbmc", f"{opt} +protein", 0.60),
+    ]
+    lines = report._summary(report._by(results), ["mae"])
+    fam, _, setting = opt.partition(" ")
+    plain = next(x for x in lines if x.startswith(f"| `{fam}` {setting} (opt-in) |"))
+    as_run = next(x for x in lines if x.startswith(f"| `{fam}` {setting} (opt-in), CITE-seq"))
+    assert "| 0.655 | +0.105 | 2/2: pbmc, cbmc | +0.040 | 1/2: pbmc |" in plain
+    assert "| 0.670 | +0.120 | 2/2: pbmc, cbmc | +0.055 | 2/2: pbmc, cbmc |" in as_run
+    default = next(x for x in lines if x.startswith("| `mae` (defaults) |"))
+    assert "| 0.605 |" in default
+    grid, _ = configs.build_grid(("mae",))
+    names = {r.name: r for r in grid}
+    assert names[opt].model_config == configs.OPT_INS[opt][1] and not names[opt].default
+    assert names[f"{opt} +protein"].use_protein
+    assert names[f"{opt} +protein"].datasets == configs.PROTEIN_DATASETS
+
+
 def test_leiden_resolution_scores_separated_blobs_perfectly():
     lr = _bench("leiden_resolution")
     rng = np.random.default_rng(0)
