@@ -105,13 +105,14 @@ def _encoder(
     if min_steps:
         over["min_steps"] = min_steps
     tcfg = train_config_for("mae", over)
-    mcfg = config_to_dict(config_from_dict(MAEConfig, dict(model_config or {})))
+    want = {
+        "train_config": asdict(tcfg),
+        "model_config": config_to_dict(config_from_dict(MAEConfig, dict(model_config or {}))),
+    }
     if (folder / "config.json").is_file():
         saved = json.loads((folder / "config.json").read_text())
-        if saved["train_config"] != json.loads(json.dumps(asdict(tcfg))) or saved[
-            "model_config"
-        ] != json.loads(json.dumps(mcfg)):  # other settings: train again
-            shutil.rmtree(folder)
+        if any(saved[k] != json.loads(json.dumps(v)) for k, v in want.items()):
+            shutil.rmtree(folder)  # trained with other settings: train again
     if not (folder / "config.json").is_file():
         t0 = time.perf_counter()
         module, hist, dhash, _ = pretrain(
