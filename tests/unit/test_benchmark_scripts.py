@@ -66,24 +66,28 @@ def test_gpu_throughput_script_refuses_without_cuda(throughput_gpu, tmp_path, ca
     assert not (tmp_path / "x.json").exists()
 
 
+def _ari_rows(aris: dict[tuple[str, str], float]) -> list[dict]:
+    """quality.py result records with only a KMeans ARI: {(dataset, config): ari}."""
+    return [{"dataset": d, "config": c, "metrics": {"kmeans_ari": a}} for (d, c), a in aris.items()]
+
+
+# the two PCAs and the mae default on one RNA and one CITE-seq data set
+_BASE_ARIS = {
+    ("pbmc", "pca"): 0.60,
+    ("pbmc", "pca scaled"): 0.68,
+    ("pbmc", "mae"): 0.70,
+    ("cbmc", "pca"): 0.50,
+    ("cbmc", "pca scaled"): 0.55,
+    ("cbmc", "mae"): 0.51,
+    ("cbmc", "mae +protein"): 0.56,
+}
+
+
 def test_quality_summary_counts_cite_seq_as_run_with_its_proteins():
     """The summary's 'as run' row scores CBMC with the +protein run (what `scssl pretrain`
     does on CITE-seq by default) and every other data set with the plain default run."""
     report = _bench("_quality_report")
-
-    def row(ds, config, ari):
-        return {"dataset": ds, "config": config, "metrics": {"kmeans_ari": ari}}
-
-    results = [
-        row("pbmc", "pca", 0.60),
-        row("pbmc", "pca scaled", 0.68),
-        row("pbmc", "mae", 0.70),
-        row("cbmc", "pca", 0.50),
-        row("cbmc", "pca scaled", 0.55),
-        row("cbmc", "mae", 0.51),
-        row("cbmc", "mae +protein", 0.56),
-    ]
-    lines = report._summary(report._by(results), ["mae"])
+    lines = report._summary(report._by(_ari_rows(_BASE_ARIS)), ["mae"])
     plain = next(x for x in lines if x.startswith("| `mae` (defaults) |"))
     as_run = next(x for x in lines if "as `scssl pretrain` runs it" in x)
     # margins over PCA, then over scaled PCA, each with the data sets won by >= 0.03
@@ -99,23 +103,13 @@ def test_quality_summary_lists_opt_in_settings_apart_from_the_defaults():
     report = _bench("_quality_report")
     configs = _bench("_quality_configs")
     opt = next(iter(configs.OPT_INS))
-
-    def row(ds, config, ari):
-        return {"dataset": ds, "config": config, "metrics": {"kmeans_ari": ari}}
-
-    results = [
-        row("pbmc", "pca", 0.60),
-        row("pbmc", "pca scaled", 0.68),
-        row("pbmc", "mae", 0.70),
-        row("pbmc", opt, 0.74),
-        row("cbmc", "pca", 0.50),
-        row("cbmc", "pca scaled", 0.55),
-        row("cbmc", "mae", 0.51),
-        row("cbmc", "mae +protein", 0.56),
-        row("cbmc", opt, 0.57),
-        row("cbmc", f"{opt} +protein", 0.60),
-    ]
-    lines = report._summary(report._by(results), ["mae"])
+    aris = {
+        **_BASE_ARIS,
+        ("pbmc", opt): 0.74,
+        ("cbmc", opt): 0.57,
+        ("cbmc", f"{opt} +protein"): 0.60,
+    }
+    lines = report._summary(report._by(_ari_rows(aris)), ["mae"])
     fam, _, setting = opt.partition(" ")
     plain = next(x for x in lines if x.startswith(f"| `{fam}` {setting} (opt-in) |"))
     as_run = next(x for x in lines if x.startswith(f"| `{fam}` {setting} (opt-in), CITE-seq"))
