@@ -249,9 +249,10 @@ def test_mae_scales_genes_by_their_sd_and_the_scale_survives_checkpoint(adata, t
     assert (expected == 10.0).any()  # rare genes' detections reach the clip
     # the proteins (CLR) are divided by their sd too, so they sit on the genes' scale
     assert module.n_prot > 0
-    prot = data.batch(np.arange(adata.n_obs))["protein"].numpy().astype(np.float64)
+    every_cell = data.batch(np.arange(adata.n_obs))
+    prot = every_cell["protein"].numpy().astype(np.float64)
     np.testing.assert_allclose(module.extras["protein_std"], prot.std(0), rtol=1e-4)
-    ps = module._p(data.batch(np.arange(adata.n_obs))).numpy()
+    ps = module._p(every_cell).numpy()
     np.testing.assert_allclose(ps, np.clip(prot / prot.std(0), -10, 10), rtol=1e-4, atol=1e-5)
     ck = save_checkpoint(tmp_path / "ck", module, tr.config, history=hist, data_hash=dhash)
     loaded, _ = load_checkpoint(ck)

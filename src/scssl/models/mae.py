@@ -206,8 +206,8 @@ class MAEModule(SSLModule):
         return x_in, mask
 
     def _p(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Protein CLR values, divided by each protein's sd (clipped at 10) when
-        ``standardize`` (the scale of the genes)."""
+        """Protein CLR values, clipped at +-10; with ``standardize`` first divided by each
+        protein's sd (the scale of the genes; without it the sds are 1)."""
         return (batch[PROTEIN] / self.protein_std).clamp(-10.0, 10.0)
 
     def input_keys(self) -> frozenset[str] | None:
