@@ -66,6 +66,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default=2000,
         help="encoder step budget (scssl pretrain --min-steps); 0: the mae default",
     )
+    p.add_argument(
+        "--encoder-seed",
+        type=int,
+        default=0,
+        help="training seed of the pretrained encoders; not 0 needs --out-md none",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (quality parts)")
     p.add_argument("--scale-cells", type=int, default=100_000)
     p.add_argument("--scale-threads", type=int, default=2)
@@ -86,22 +92,22 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         args.model_config = _parse_set(tuple(args.sets), "--set")
     except Exception as err:
         p.error(str(err))
-    if args.model_config and args.out_md != "none":
-        p.error("--set scores a non-default encoder: give --out-md none (and a --scratch)")
+    if (args.model_config or args.encoder_seed) and args.out_md != "none":
+        p.error("--set and --encoder-seed score other encoders: give --out-md none and a --scratch")
     return args
 
 
 def _encoder(
-    adata, folder: Path, epochs: int | None, min_steps: int = 0, model_config=None
+    adata, folder: Path, epochs: int | None, min_steps: int = 0, model_config=None, seed: int = 0
 ) -> dict:
-    """Pretrain a mae (defaults, or ``model_config``) on every cell of ``adata`` (no labels)
-    once; its facts."""
+    """Pretrain a mae (defaults, or ``model_config``; training seed ``seed``) on every cell of
+    ``adata`` (no labels) once; its facts."""
     from scssl.models import config_from_dict, config_to_dict
     from scssl.models.mae import MAEConfig
     from scssl.tl.pretrain import pretrain, train_config_for
     from scssl.train import save_checkpoint
 
-    over = {"seed": 0} if epochs is None else {"seed": 0, "max_epochs": epochs}
+    over = {"seed": seed} if epochs is None else {"seed": seed, "max_epochs": epochs}
     if min_steps:
         over["min_steps"] = min_steps
     tcfg = train_config_for("mae", over)
@@ -131,6 +137,14 @@ def _encoder(
         "n_cells": adata.n_obs,
         "model_config": meta["model_config"],
     }
+
+
+def _encoder_of(adata, folder: Path, args: argparse.Namespace) -> dict:
+    """``_encoder`` with the command line's encoder settings."""
+    return _encoder(
+        adata, folder, args.pretrain_epochs, args.pretrain_min_steps, args.model_config,
+        args.encoder_seed,
+    )  # fmt: skip
 
 
 def _split(name: str, adata) -> tuple[np.ndarray, np.ndarray, str]:
@@ -167,7 +181,7 @@ def transfer(name: str, args, data_dir) -> dict:
 
     adata = load_benchmark(name, data_dir)
     enc_dir = args.scratch / f"{name}_mae"
-    enc = _encoder(adata, enc_dir, args.pretrain_epochs, args.pretrain_min_steps, args.model_config)
+    enc = _encoder_of(adata, enc_dir, args)
     ref_m, q_m, how = _split(name, adata)
     ref, query = adata[ref_m].copy(), adata[q_m].copy()
     truth = query.obs["label"].astype(str).to_numpy()
@@ -229,7 +243,7 @@ def markers(args, data_dir) -> dict:
     ):
         adata = load_benchmark(name, data_dir)
         enc_dir = args.scratch / f"{name}_mae"
-        _encoder(adata, enc_dir, args.pretrain_epochs, args.pretrain_min_steps, args.model_config)
+        _encoder_of(adata, enc_dir, args)
         embed(adata, enc_dir)
         cluster(adata, use_rep="X_scssl_mae", resolutions=(1.0,), umap=False)
         scored = adata.obs["scored"].to_numpy()

@@ -206,3 +206,26 @@ def test_quality_table_marks_rows_averaged_over_training_seeds():
     pca = next(x for x in lines if x.startswith("| **PCA**"))
     assert "| 0.612 ± 0.050 (3 seeds) |" in mae and "| 19.7 | 12 (40 ep) |" in mae
     assert "seeds" not in pca and "| 14 | – |" in pca
+
+
+def test_annotate_benchmark_trains_its_encoder_with_the_seed_asked_for(pre_file, tmp_path):
+    """``--encoder-seed`` reaches the pretraining: a saved encoder of another seed is trained
+    again, and the published section (seed 0) is not overwritten by another seed's figures."""
+    import anndata as ad
+
+    aq = _bench("annotate_quality")
+    with pytest.raises(SystemExit):
+        aq._args(["--encoder-seed", "1"])
+    quick = ["--pretrain-epochs", "2", "--pretrain-min-steps", "0"]
+    args = aq._args(["--encoder-seed", "1", "--out-md", "none", *quick])
+    assert args.encoder_seed == 1
+    adata = ad.read_h5ad(pre_file)
+    folder = tmp_path / "enc"
+    weights = {}
+    for seed in (0, 1):
+        args.encoder_seed = seed
+        aq._encoder_of(adata, folder, args)
+        saved = json.loads((folder / "config.json").read_text())
+        assert saved["train_config"]["seed"] == seed
+        weights[seed] = (folder / "model.safetensors").read_bytes()
+    assert weights[0] != weights[1]
