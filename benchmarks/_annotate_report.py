@@ -132,6 +132,50 @@ def _transfer(res: dict) -> list[str]:
     return out
 
 
+def _encoder_seeds(saved: dict) -> list[str]:
+    """Transfer with the encoders of other training seeds beside seed 0's: the spread a new
+    pretraining run brings, which the classifier seeds above do not show."""
+    runs = {0: saved["transfer"]["result"]}
+    for key, v in saved.items():
+        if key.startswith("transfer_encoder_seed"):
+            runs[int(key.removeprefix("transfer_encoder_seed"))] = v["result"]
+    if len(runs) < 2:
+        return []
+    seeds = sorted(runs)
+    rows, verdicts = [], []
+    for name in runs[0]:
+        for mode in ("knn", "linear", "full"):
+            f1 = [
+                [x["cell"]["macro_f1"] for x in runs[e].get(name, {}).get("runs", [])
+                 if x["mode"] == mode]
+                for e in seeds
+            ]  # fmt: skip
+            if not all(f1):
+                continue
+            per = [float(np.mean(v)) for v in f1]
+            rows.append([TITLES.get(name, name).split(",")[0], MODE_NAMES[mode],
+                         *(f"{v:.3f}" for v in per), _ms(per)])  # fmt: skip
+            if mode == "full" and name in TARGETS:
+                ok = "PASS" if np.mean(per) >= TARGETS[name] else "FAIL"
+                verdicts.append(f"{TITLES.get(name, name).split(',')[0]} {np.mean(per):.3f} "
+                                f"(target {TARGETS[name]:.2f}: **{ok}**)")  # fmt: skip
+    out = [
+        "### Encoder training seed",
+        "",
+        "The same transfer on encoders pretrained with training seeds "
+        + ", ".join(str(e) for e in seeds)
+        + " (`--encoder-seed`; classifier seeds as above). Each figure is the macro-F1 per "
+        "cell averaged over the classifier seeds; the last column is the mean ± sd over "
+        "encoder seeds.",
+        "",
+    ]
+    heads = ["data", "classifier", *(f"encoder seed {e}" for e in seeds), "over encoder seeds"]
+    out += table(heads, rows)
+    if verdicts:
+        out += ["", "Full fine-tune over encoder seeds: " + "; ".join(verdicts) + ".", ""]
+    return out
+
+
 def _markers(res: dict) -> list[str]:
     rows = []
     for name, r in res.items():
@@ -235,6 +279,7 @@ def render(saved: dict) -> str:
             "",
         ]
         lines += _transfer(saved["transfer"]["result"])
+        lines += _encoder_seeds(saved)
     if "markers" in saved:
         lines += ["### Marker-based annotation (no labels used)", ""]
         lines += [

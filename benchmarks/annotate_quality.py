@@ -70,7 +70,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--encoder-seed",
         type=int,
         default=0,
-        help="training seed of the pretrained encoders; not 0 needs --out-md none",
+        help="training seed of the transfer part's encoders; not 0: saved beside seed 0's",
     )
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (quality parts)")
     p.add_argument("--scale-cells", type=int, default=100_000)
@@ -92,8 +92,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         args.model_config = _parse_set(tuple(args.sets), "--set")
     except Exception as err:
         p.error(str(err))
-    if (args.model_config or args.encoder_seed) and args.out_md != "none":
-        p.error("--set and --encoder-seed score other encoders: give --out-md none and a --scratch")
+    if args.model_config and args.out_md != "none":
+        p.error("--set scores a non-default encoder: give --out-md none (and a --scratch)")
+    if args.encoder_seed and args.parts != ["transfer"]:
+        p.error("--encoder-seed scores label transfer only: give --parts transfer")
     return args
 
 
@@ -147,6 +149,11 @@ def _encoder_of(adata, folder: Path, args: argparse.Namespace) -> dict:
     )  # fmt: skip
 
 
+def _seed_tag(args: argparse.Namespace) -> str:
+    """Suffix of the scratch names of a run with encoder seed not 0 ('' for seed 0)."""
+    return f"_encoder_seed{args.encoder_seed}" if args.encoder_seed else ""
+
+
 def _split(name: str, adata) -> tuple[np.ndarray, np.ndarray, str]:
     if name == "baron_mouse":
         donor = adata.obs["batch"].astype(str).to_numpy()
@@ -180,7 +187,7 @@ def transfer(name: str, args, data_dir) -> dict:
     from scssl.train.checkpoint import save_classifier
 
     adata = load_benchmark(name, data_dir)
-    enc_dir = args.scratch / f"{name}_mae"
+    enc_dir = args.scratch / f"{name}_mae{_seed_tag(args)}"
     enc = _encoder_of(adata, enc_dir, args)
     ref_m, q_m, how = _split(name, adata)
     ref, query = adata[ref_m].copy(), adata[q_m].copy()
@@ -200,8 +207,9 @@ def transfer(name: str, args, data_dir) -> dict:
             res = finetune(ref, enc_dir, label_key="label", config=cfg, train_config=tcfg,
                            progress=False)  # fmt: skip
             secs = time.perf_counter() - t0
+            clf_dir = args.scratch / f"{name}{_seed_tag(args)}_clf_{mode}_{seed}"
             folder = save_classifier(
-                args.scratch / f"{name}_clf_{mode}_{seed}", res.module, res.train_config,
+                clf_dir, res.module, res.train_config,
                 history=res.history, data_hash=res.data_hash, encoder=res.encoder,
                 summary=res.summary,
             )  # fmt: skip
@@ -332,17 +340,17 @@ def main(argv: list[str] | None = None) -> None:
                 res = scale(args)
             else:
                 raise SystemExit(f"unknown part {part!r}")
-            write_json(args.scratch / f"{part}.json", {
+            name = f"{part}{_seed_tag(args)}.json"
+            write_json(args.scratch / name, {
                 "result": res, "when": now(), "command": command_line(),
                 "machine": machine_facts(PACKAGES), "threads": args.threads,
-                "seeds": args.seeds, "seconds": time.perf_counter() - t0,
+                "seeds": args.seeds, "encoder_seed": args.encoder_seed,
+                "seconds": time.perf_counter() - t0,
                 "load": [load0, os.getloadavg()[0]],
             })  # fmt: skip
-    saved = {
-        p: json.loads((args.scratch / f"{p}.json").read_text())
-        for p in ("transfer", "markers", "scale")
-        if (args.scratch / f"{p}.json").is_file()
-    }
+    files = [args.scratch / f"{p}.json" for p in ("transfer", "markers", "scale")]
+    files += sorted(args.scratch.glob("transfer_encoder_seed*.json"))
+    saved = {f.stem: json.loads(f.read_text()) for f in files if f.is_file()}
     if args.out_md != "none" and saved:
         replace_section(Path(args.out_md), SECTION, render(saved))
         print(f"wrote {SECTION!r} in {args.out_md}")

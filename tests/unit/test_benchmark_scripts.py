@@ -209,15 +209,15 @@ def test_quality_table_marks_rows_averaged_over_training_seeds():
 
 
 def test_annotate_benchmark_trains_its_encoder_with_the_seed_asked_for(pre_file, tmp_path):
-    """``--encoder-seed`` reaches the pretraining: a saved encoder of another seed is trained
-    again, and the published section (seed 0) is not overwritten by another seed's figures."""
+    """``--encoder-seed`` reaches the pretraining (a saved encoder of another seed is trained
+    again) and is refused for the parts that do not use it."""
     import anndata as ad
 
     aq = _bench("annotate_quality")
     with pytest.raises(SystemExit):
         aq._args(["--encoder-seed", "1"])
     quick = ["--pretrain-epochs", "2", "--pretrain-min-steps", "0"]
-    args = aq._args(["--encoder-seed", "1", "--out-md", "none", *quick])
+    args = aq._args(["--encoder-seed", "1", "--parts", "transfer", *quick])
     assert args.encoder_seed == 1
     adata = ad.read_h5ad(pre_file)
     folder = tmp_path / "enc"
@@ -229,3 +229,24 @@ def test_annotate_benchmark_trains_its_encoder_with_the_seed_asked_for(pre_file,
         assert saved["train_config"]["seed"] == seed
         weights[seed] = (folder / "model.safetensors").read_bytes()
     assert weights[0] != weights[1]
+
+
+def test_annotate_report_shows_transfer_over_encoder_seeds():
+    """Runs of other encoder seeds get their own table: per-seed means over the classifier
+    seeds, and the target verdict from the mean over encoder seeds, not from seed 0 alone."""
+    rep = _bench("_annotate_report")
+
+    def result(full: list[float]) -> dict:
+        runs = [{"mode": "full", "seed": s, "cell": {"macro_f1": f}} for s, f in enumerate(full)]
+        return {"pbmc4k_2170": {"runs": runs}}
+
+    saved = {
+        "transfer": {"result": result([0.975, 0.971, 0.972])},
+        "transfer_encoder_seed2": {"result": result([0.960, 0.962, 0.964])},
+        "transfer_encoder_seed1": {"result": result([0.966, 0.968, 0.967])},
+    }
+    text = "\n".join(rep._encoder_seeds(saved))
+    assert "encoder seed 0 | encoder seed 1 | encoder seed 2" in text
+    assert "| 0.973 | 0.967 | 0.962 | 0.967 ± 0.005 |" in text
+    assert "10x pbmc4k 0.967 (target 0.97: **FAIL**)" in text
+    assert rep._encoder_seeds({"transfer": saved["transfer"]}) == []
