@@ -107,7 +107,8 @@ def _transfer(res: dict) -> list[str]:
             out += [
                 "",
                 f"Target macro-F1 ≥ {target:.2f}: full fine-tune per cell {cell:.3f} (mean over "
-                f"seeds) — **{verdict}**; smoothed over the query's kNN graph {smooth:.3f} "
+                f"classifier seeds, encoder seed 0) — **{verdict}**; smoothed over the query's "
+                f"kNN graph {smooth:.3f} "
                 f"({'PASS' if smooth >= target else 'FAIL'}); logistic regression on PCA "
                 f"{base['macro_f1']:.3f}.",
             ]
@@ -136,9 +137,9 @@ def _encoder_seeds(saved: dict) -> list[str]:
     """Transfer with the encoders of other training seeds beside seed 0's: the spread a new
     pretraining run brings, which the classifier seeds above do not show."""
     runs = {0: saved["transfer"]["result"]}
-    for key, v in saved.items():
-        if key.startswith("transfer_encoder_seed"):
-            runs[int(key.removeprefix("transfer_encoder_seed"))] = v["result"]
+    extra = [k for k in saved if k.startswith("transfer_encoder_seed")]
+    for key in extra:
+        runs[int(key.removeprefix("transfer_encoder_seed"))] = saved[key]["result"]
     if len(runs) < 2:
         return []
     seeds = sorted(runs)
@@ -157,14 +158,16 @@ def _encoder_seeds(saved: dict) -> list[str]:
                          *(f"{v:.3f}" for v in per), _ms(per)])  # fmt: skip
             if mode == "full" and name in TARGETS:
                 ok = "PASS" if np.mean(per) >= TARGETS[name] else "FAIL"
-                verdicts.append(f"{TITLES.get(name, name).split(',')[0]} {np.mean(per):.3f} "
+                verdicts.append(f"{TITLES.get(name, name).split(',')[0]} {np.mean(per):.4f} "
                                 f"(target {TARGETS[name]:.2f}: **{ok}**)")  # fmt: skip
     out = [
         "### Encoder training seed",
         "",
         "The same transfer on encoders pretrained with training seeds "
         + ", ".join(str(e) for e in seeds)
-        + " (`--encoder-seed`; classifier seeds as above). Each figure is the macro-F1 per "
+        + " (`--encoder-seed`; classifier seeds as above; seeds other than 0 measured "
+        + ", ".join(sorted({v["when"] for k, v in saved.items() if k in extra}))
+        + "). Each figure is the macro-F1 per "
         "cell averaged over the classifier seeds; the last column is the mean ± sd over "
         "encoder seeds.",
         "",

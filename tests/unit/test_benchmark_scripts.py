@@ -242,11 +242,11 @@ def test_annotate_report_shows_transfer_over_encoder_seeds():
 
     saved = {
         "transfer": {"result": result([0.975, 0.971, 0.972])},
-        "transfer_encoder_seed2": {"result": result([0.960, 0.962, 0.964])},
-        "transfer_encoder_seed1": {"result": result([0.966, 0.968, 0.967])},
+        "transfer_encoder_seed2": {"result": result([0.960, 0.962, 0.964]), "when": "d2"},
+        "transfer_encoder_seed1": {"result": result([0.966, 0.968, 0.967]), "when": "d1"},
     }
     text = "\n".join(rep._encoder_seeds(saved))
     assert "encoder seed 0 | encoder seed 1 | encoder seed 2" in text
     assert "| 0.973 | 0.967 | 0.962 | 0.967 ± 0.005 |" in text
-    assert "10x pbmc4k 0.967 (target 0.97: **FAIL**)" in text
+    assert "10x pbmc4k 0.9672 (target 0.97: **FAIL**)" in text
     assert rep._encoder_seeds({"transfer": saved["transfer"]}) == []
