@@ -57,8 +57,8 @@ class MAEConfig:
     # masking and swap rely on. Opt-in: it raises mean KMeans ARI over the 5 labelled sets
     # (0.659 -> 0.703, 3 training seeds; Baron 0.709 -> 0.888) but lowers label transfer
     # (full fine-tune macro-F1 over 3 encoder seeds Baron 0.952 -> 0.946, pbmc4k 0.970 ->
-    # 0.961): the highly
-    # expressed genes that tell close types apart lose their weight; docs/models.md
+    # 0.961): the highly expressed genes that tell close types apart lose their weight;
+    # docs/models.md
     standardize: bool = False
     center: bool = False
     gmt: str = ""
