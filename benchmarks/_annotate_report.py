@@ -154,12 +154,11 @@ def _encoder_seeds(saved: dict) -> list[str]:
             if not all(f1):
                 continue
             per = [float(np.mean(v)) for v in f1]
-            rows.append([TITLES.get(name, name).split(",")[0], MODE_NAMES[mode],
-                         *(f"{v:.3f}" for v in per), _ms(per)])  # fmt: skip
+            short, mean = TITLES.get(name, name).split(",")[0], float(np.mean(per))
+            rows.append([short, MODE_NAMES[mode], *(f"{v:.3f}" for v in per), _ms(per)])
             if mode == "full" and name in TARGETS:
-                ok = "PASS" if np.mean(per) >= TARGETS[name] else "FAIL"
-                verdicts.append(f"{TITLES.get(name, name).split(',')[0]} {np.mean(per):.4f} "
-                                f"(target {TARGETS[name]:.2f}: **{ok}**)")  # fmt: skip
+                ok = "PASS" if mean >= TARGETS[name] else "FAIL"
+                verdicts.append(f"{short} {mean:.4f} (target {TARGETS[name]:.2f}: **{ok}**)")
     out = [
         "### Encoder training seed",
         "",

@@ -344,8 +344,7 @@ def main(argv: list[str] | None = None) -> None:
             write_json(args.scratch / name, {
                 "result": res, "when": now(), "command": command_line(),
                 "machine": machine_facts(PACKAGES), "threads": args.threads,
-                "seeds": args.seeds, "encoder_seed": args.encoder_seed,
-                "seconds": time.perf_counter() - t0,
+                "seeds": args.seeds, "seconds": time.perf_counter() - t0,
                 "load": [load0, os.getloadavg()[0]],
             })  # fmt: skip
     files = [args.scratch / f"{p}.json" for p in ("transfer", "markers", "scale")]
