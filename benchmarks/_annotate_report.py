@@ -165,7 +165,7 @@ def _encoder_seeds(saved: dict) -> list[str]:
         "The same transfer on encoders pretrained with training seeds "
         + ", ".join(str(e) for e in seeds)
         + " (`--encoder-seed`; classifier seeds as above; seeds other than 0 measured "
-        + ", ".join(sorted({v["when"] for k, v in saved.items() if k in extra}))
+        + ", ".join(sorted({saved[k]["when"] for k in extra}))
         + "). Each figure is the macro-F1 per "
         "cell averaged over the classifier seeds; the last column is the mean ± sd over "
         "encoder seeds.",

@@ -33,6 +33,14 @@ OPT_INS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"standardize": True, "protein_weight": 1.0},
     ),
 }
+
+
+def opt_in_protein_settings(name: str) -> str:
+    """The settings an opt-in's +protein run adds to its RNA run, as 'k=v, ...'."""
+    _, mc, mc_protein = OPT_INS[name]
+    return ", ".join(f"{k}={v}" for k, v in mc_protein.items() if k not in mc)
+
+
 # family -> axes; an axis is (values, hinted field names)
 AXES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "mae": [(("random", "swap"), ("masker",)), (("mse", "nb"), ("loss",))],
@@ -139,6 +147,7 @@ def build_grid(
                 )
             )
     for name, (fam, mc, mc_protein) in OPT_INS.items():
+        extra = opt_in_protein_settings(name)
         if fam not in families or any(n.startswith(f"`{fam}`: not importable") for n in notes):
             continue
         runs.append(RunConfig(name, fam, mc, label=f"{name} (opt-in)"))
@@ -149,8 +158,7 @@ def build_grid(
                 mc_protein,
                 use_protein=True,
                 datasets=PROTEIN_DATASETS,
-                label=f"{name} (opt-in) RNA + protein"
-                + "".join(f", {k}={v}" for k, v in mc_protein.items() if k not in mc),
+                label=f"{name} (opt-in) RNA + protein" + (f", {extra}" if extra else ""),
             )
         )
     return runs, notes

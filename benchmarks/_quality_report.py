@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from _quality_configs import OPT_INS
+from _quality_configs import OPT_INS, opt_in_protein_settings
 from _quality_md import fmt, reproduce, table
 
 SECTION = "## Embedding quality"
@@ -116,9 +116,7 @@ def _summary(by: dict[str, dict[str, dict]], families: list[str]) -> list[str]:
             name = f"`{fam_name}` {setting} (opt-in)" if setting else f"`{base}` (defaults)"
             name += smoothed
         if fam.endswith(" [as run]") and base in OPT_INS:
-            _, mc, mc_protein = OPT_INS[base]
-            extra = ", ".join(f"{k}={v}" for k, v in mc_protein.items() if k not in mc)
-            name += f", CITE-seq with its proteins ({extra})"
+            name += f", CITE-seq with its proteins ({opt_in_protein_settings(base)})"
         elif fam.endswith(" [as run]"):
             name += ", CITE-seq with its proteins (as `scssl pretrain` runs it)"
         cells = [name, str(n), f"{np.mean(aris):.3f}"]
